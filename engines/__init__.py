@@ -1,0 +1,1 @@
+"""Checkers over any registered model: explicit-state search, Hypothesis stateful testing."""

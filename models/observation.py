@@ -1,0 +1,40 @@
+"""What every policy shows the properties: the stampede-relevant facts of one state.
+
+Properties (``properties/``) are written once against this record, never against a policy's
+internals (P's spec monitors watch events, not state). History that a property needs, such as
+how many rebuilds have started, is a ghost field kept by the policy, never a scan of the trace.
+
+A policy that cannot provide a field leaves it ``None``; properties that need it then do not
+apply to that policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.ops import Bool, Int
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """The observable facts of one state.
+
+    Attributes
+    ----------
+    rebuilding:
+        Requests querying the database for the value right now (concurrent rebuilds).
+    rebuild_starts:
+        Rebuilds started so far in the run (database queries): a ghost counter.
+    foreign_release:
+        Ghost flag: some request released (deleted) a lock that another request owned.
+    cache_filled:
+        The cache holds a value (a rebuild wrote it back).
+    unserved:
+        Requests that have not yet ended with either the value or an explicit fallback.
+    """
+
+    rebuilding: Int
+    rebuild_starts: Int
+    foreign_release: Bool | None
+    cache_filled: Bool
+    unserved: Int

@@ -1,0 +1,467 @@
+"""``stack``: single-flight per node, a fleet-wide Redis lock, waiter re-check, stale fallback.
+
+The canonical model: one hot cache key has just expired, and a fleet of ``nodes`` processes with
+``per_node`` requests each races at the TTL boundary. Each request runs the lesson's program:
+
+1. ``GET key``: a hit ends the request with the value.
+2. On a miss, with ``singleflight`` on, look the key up in the node's in-process map (a separate
+   step: a flight can finish between the GET and the look-up). A flight in progress: subscribe
+   and wait for its outcome. None: register as the node's leader.
+3. With ``lock`` on, try ``SET lock:key <token> EX <ex> NX``.
+4. Lock won (or no lock): with ``recheck`` on, ``GET key`` again and stop if it hits (releasing
+   the lock); otherwise query the database for ``rebuild`` ticks.
+5. Rebuild done: ``SET key <value>``, release the lock (``DEL lock:key``, or with
+   ``release=cad`` the compare-and-delete script
+   ``if redis.call("get",KEYS[1])==ARGV[1] then return redis.call("del",KEYS[1]) end``),
+   resolve the node's followers with the value.
+6. Followers receive the leader's outcome through the shared promise.
+7. Lock lost: sleep ``wait`` ticks, ``GET key`` again, and serve a stale fallback if it still
+   misses (the node's followers get the same outcome).
+
+What is abstracted away, and why that is safe:
+
+- One key, one boundary: the refilled value does not expire again within a run, because the
+  cache TTL is far longer than the rebuild; the race is at the moment of expiry.
+- Writing the value, releasing the lock and resolving the promise are one step. Completion is
+  urgent (no tick passes), and no other request can change the lock in between without a tick,
+  so splitting them adds interleavings but no reachable outcome.
+- A re-check that hits releases the lock in the same step, for the same reason.
+- The token is the request id, unique per request, as the lesson's uuid is.
+
+Meant to fail: ONE when ``ex < rebuild`` (the lock expires mid-rebuild and a second request wins
+it); NOFOREIGN with ``release=del`` and ``ex < rebuild`` (the first rebuilder's DEL removes the
+second's lock); REBUILDS<=1 with ``recheck`` off (a request that missed before the refill wins the
+freed lock, or leads a new flight, and rebuilds again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import IntEnum
+
+from models import redis_lock, singleflight
+from models.clock import Tick
+from models.core import Action
+from models.observation import Observation
+from models.ops import Bool, Int, all_of, any_of, count, ite, maximum, negate, set_at
+from models.params import Param, ParamValue
+from models.redis_lock import NO_OWNER, RedisLock, Release
+from models.singleflight import NO_LEADER
+
+PARAMS: tuple[Param, ...] = (
+    Param("nodes", int, 2, "processes in the fleet", minimum=1),
+    Param("per_node", int, 2, "concurrent requests per process", minimum=1),
+    Param("singleflight", bool, True, "in-process single-flight per node"),
+    Param("lock", bool, True, "fleet-wide SET lock <token> EX <ex> NX before rebuilding"),
+    Param("release", str, "cad", "DEL lock (del) or owner-checked compare-and-delete (cad)",
+          choices=("del", "cad")),
+    Param("recheck", bool, False, "GET the cache again after winning the lock / leading"),
+    Param("ex", int, 3, "lock expiry in ticks (Redis EX)", minimum=1),
+    Param("rebuild", int, 2, "rebuild duration in ticks", minimum=1),
+    Param("wait", int, 1, "ticks a request that lost the lock sleeps before GETting again",
+          minimum=0),
+    Param("horizon", int, 0, "bound on the clock in ticks; 0 = unbounded (timers are relative)",
+          minimum=0),
+)
+
+
+class PC(IntEnum):
+    """Where a request is in its program."""
+
+    IDLE = 0         # not arrived yet
+    MISSED = 1       # GET missed; next: the in-process single-flight look-up
+    FOLLOWING = 2    # subscribed to its node's in-flight rebuild
+    READY = 3        # leading (or alone): next, try the lock
+    RECHECK = 4      # won the lock / became leader: next, the urgent re-check GET
+    REBUILDING = 5   # querying the database
+    SLEEPING = 6     # lost the lock: sleeping before the second GET
+    GOT_VALUE = 7    # ended with the value
+    GOT_FALLBACK = 8  # ended with the stale fallback
+
+
+DONE = (PC.GOT_VALUE, PC.GOT_FALLBACK)
+SHORT = {PC.IDLE: "-", PC.MISSED: "missed", PC.FOLLOWING: "follow", PC.READY: "ready",
+         PC.RECHECK: "recheck", PC.REBUILDING: "rebuild", PC.SLEEPING: "sleep",
+         PC.GOT_VALUE: "value", PC.GOT_FALLBACK: "fallback"}
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
+
+    nodes: int
+    per_node: int
+    singleflight: bool
+    lock: bool
+    release: Release
+    recheck: bool
+    ex: Int
+    rebuild: Int
+    wait: Int
+    horizon: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, ParamValue]) -> StackConfig:
+        values = dict(params)
+        values["release"] = Release.CAD if values["release"] == "cad" else Release.DEL
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def requests(self) -> int:
+        return self.nodes * self.per_node
+
+    def node_of(self, r: int) -> int:
+        return r // self.per_node
+
+    def requests_of(self, node: int) -> range:
+        return range(node * self.per_node, (node + 1) * self.per_node)
+
+
+@dataclass(frozen=True, slots=True)
+class StackState:
+    """One moment of the race.
+
+    ``timer[r]`` is request ``r``'s elapsed rebuild ticks while REBUILDING, its remaining sleep
+    while SLEEPING, and 0 otherwise. ``starts`` and ``foreign`` are ghost history for the
+    properties; ``t`` is the clock, tracked only when a horizon bounds it.
+    """
+
+    pc: tuple[Int, ...]
+    timer: tuple[Int, ...]
+    flights: tuple[Int, ...]
+    lock: RedisLock
+    cache_filled: Bool
+    starts: Int
+    foreign: Bool
+    t: Int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit(Action):
+    """Request r GETs the key and hits; enabled when r has not arrived and the cache is filled."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class Miss(Action):
+    """Request r GETs the key and misses; enabled when r has not arrived and the cache is empty."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class JoinFlight(Action):
+    """Request r subscribes to its node's in-flight rebuild; enabled when r missed and one exists."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFlight(Action):
+    """Request r registers its node's flight; enabled when r missed and the node has none."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class WinLock(Action):
+    """Request r's SET lock NX EX succeeds; enabled when r is ready and no live lock exists."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoseLock(Action):
+    """Request r's SET lock NX EX fails and r sleeps; enabled when r is ready and a lock lives."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckHit(Action):
+    """Request r re-GETs, hits, releases the lock and serves; enabled in RECHECK, cache filled."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecheckMiss(Action):
+    """Request r re-GETs, misses and starts the rebuild; enabled in RECHECK, cache empty."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finish(Action):
+    """Request r writes the value, releases the lock, resolves followers; enabled when due."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class WakeHit(Action):
+    """Sleeping request r GETs again and hits; enabled when its sleep is over, cache filled."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
+class WakeMiss(Action):
+    """Sleeping request r GETs again, misses, serves the fallback; enabled when sleep is over."""
+
+    r: int
+
+
+ACTION_TYPES: tuple[type[Action], ...] = (
+    Tick, Hit, Miss, JoinFlight, LeadFlight, WinLock, LoseLock, RecheckHit, RecheckMiss,
+    Finish, WakeHit, WakeMiss)
+
+
+class StackModel:
+    """The ``stack`` transition system for one configuration."""
+
+    def __init__(self, config: StackConfig, params: Mapping[str, ParamValue],
+                 name: str = "stack") -> None:
+        self.cfg = config
+        self.params = dict(params)
+        self.name = name
+        self._actions = self._build_actions()
+
+    # -- the contract ------------------------------------------------------------------
+
+    def initial_states(self) -> tuple[StackState, ...]:
+        n = self.cfg.requests
+        return (StackState(pc=(PC.IDLE,) * n, timer=(0,) * n,
+                           flights=(NO_LEADER,) * self.cfg.nodes, lock=RedisLock(),
+                           cache_filled=False, starts=0, foreign=False, t=0),)
+
+    def candidate_actions(self) -> tuple[Action, ...]:
+        return self._actions
+
+    def action_types(self) -> Mapping[str, type[Action]]:
+        return {t.__name__: t for t in ACTION_TYPES}
+
+    def enabled(self, s: StackState, a: Action) -> Bool:
+        if isinstance(a, Tick):
+            return self._tick_enabled(s)
+        r: int = a.r  # type: ignore[attr-defined]
+        pc = s.pc[r]
+        node = self.cfg.node_of(r)
+        match a:
+            case Hit():
+                return all_of(pc == PC.IDLE, s.cache_filled)
+            case Miss():
+                return all_of(pc == PC.IDLE, negate(s.cache_filled))
+            case JoinFlight():
+                return all_of(pc == PC.MISSED, singleflight.in_flight(s.flights, node))
+            case LeadFlight():
+                return all_of(pc == PC.MISSED, negate(singleflight.in_flight(s.flights, node)))
+            case WinLock():
+                return all_of(pc == PC.READY, redis_lock.is_free(s.lock))
+            case LoseLock():
+                return all_of(pc == PC.READY, negate(redis_lock.is_free(s.lock)))
+            case RecheckHit():
+                return all_of(pc == PC.RECHECK, s.cache_filled)
+            case RecheckMiss():
+                return all_of(pc == PC.RECHECK, negate(s.cache_filled))
+            case Finish():
+                return all_of(pc == PC.REBUILDING, s.timer[r] == self.cfg.rebuild)
+            case WakeHit():
+                return all_of(pc == PC.SLEEPING, s.timer[r] == 0, s.cache_filled)
+            case WakeMiss():
+                return all_of(pc == PC.SLEEPING, s.timer[r] == 0, negate(s.cache_filled))
+        raise TypeError(f"stack has no action {a!r}")
+
+    def apply(self, s: StackState, a: Action) -> StackState:
+        if isinstance(a, Tick):
+            return self._tick(s)
+        r: int = a.r  # type: ignore[attr-defined]
+        match a:
+            case Hit():
+                return self._end(s, r, PC.GOT_VALUE)
+            case Miss():
+                if self.cfg.singleflight:
+                    return self._goto(s, r, PC.MISSED)
+                return self._contend(s, r)
+            case JoinFlight():
+                return self._goto(s, r, PC.FOLLOWING)
+            case LeadFlight():
+                flights = singleflight.lead(s.flights, self.cfg.node_of(r), r)
+                return self._contend(replace(s, flights=flights), r)
+            case WinLock():
+                locked = replace(s, lock=redis_lock.acquire(s.lock, r, self.cfg.ex))
+                return self._cleared(locked, r)
+            case LoseLock():
+                return self._goto(s, r, PC.SLEEPING, timer=self.cfg.wait)
+            case RecheckHit():
+                return self._end(self._release(s, r), r, PC.GOT_VALUE)
+            case RecheckMiss():
+                return self._start_rebuild(s, r)
+            case Finish():
+                filled = replace(self._release(s, r), cache_filled=True)
+                return self._end(filled, r, PC.GOT_VALUE)
+            case WakeHit():
+                return self._end(s, r, PC.GOT_VALUE)
+            case WakeMiss():
+                return self._end(s, r, PC.GOT_FALLBACK)
+        raise TypeError(f"stack has no action {a!r}")
+
+    def in_domain(self, s: StackState) -> Bool:
+        cfg = self.cfg
+        per_request = [
+            all_of(
+                pc >= PC.IDLE, pc <= PC.GOT_FALLBACK, timer >= 0,
+                ite(pc == PC.REBUILDING, timer <= cfg.rebuild,
+                    ite(pc == PC.SLEEPING, timer <= cfg.wait, timer == 0)),
+            )
+            for pc, timer in zip(s.pc, s.timer, strict=True)
+        ]
+        per_node = [singleflight.leader_in_domain(s.flights[n], n * cfg.per_node, cfg.per_node)
+                    for n in range(cfg.nodes)]
+        return all_of(
+            *per_request, *per_node,
+            redis_lock.in_domain(s.lock, cfg.requests, cfg.ex),
+            s.starts >= 0, s.starts <= cfg.requests,
+            s.t >= 0, s.t <= cfg.horizon,
+        )
+
+    def observe(self, s: StackState) -> Observation:
+        return Observation(
+            rebuilding=count(pc == PC.REBUILDING for pc in s.pc),
+            rebuild_starts=s.starts,
+            foreign_release=s.foreign if self.cfg.lock else None,
+            cache_filled=s.cache_filled,
+            unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+        )
+
+    def truncated(self, s: StackState) -> bool:
+        return self.cfg.horizon > 0 and s.t == self.cfg.horizon and self._urgent_free(s)
+
+    def describe(self, s: StackState) -> dict[str, str]:
+        columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
+        if self.cfg.lock:
+            owner = s.lock.owner
+            columns["lock"] = "free" if owner == NO_OWNER else f"r{owner} ({s.lock.remaining} left)"
+        columns["cache"] = "filled" if s.cache_filled else "empty"
+        columns["starts"] = str(s.starts)
+        return columns
+
+    def canonical(self, s: StackState) -> StackState:
+        """Requests of a node are interchangeable, and so are nodes: sort both.
+
+        Each request is keyed by everything that distinguishes it (program counter, timer,
+        whether it owns the lock, whether it leads its node's flight); the lock owner and the
+        flight leaders are then renamed to follow the sorted order.
+        """
+        cfg = self.cfg
+
+        def key(r: int) -> tuple[int, int, bool, bool]:
+            node = cfg.node_of(r)
+            return (s.pc[r], s.timer[r], s.lock.owner == r, s.flights[node] == r)
+
+        nodes = sorted(range(cfg.nodes), key=lambda n: sorted(key(r) for r in cfg.requests_of(n)))
+        order = [r for n in nodes for r in sorted(cfg.requests_of(n), key=key)]
+        new_id = {old: new for new, old in enumerate(order)}
+        return StackState(
+            pc=tuple(s.pc[r] for r in order),
+            timer=tuple(s.timer[r] for r in order),
+            flights=tuple(new_id.get(s.flights[n], NO_LEADER) for n in nodes),
+            lock=RedisLock(owner=new_id.get(s.lock.owner, NO_OWNER), remaining=s.lock.remaining),
+            cache_filled=s.cache_filled, starts=s.starts, foreign=s.foreign, t=s.t)
+
+    # -- the steps of the program --------------------------------------------------------
+
+    def _goto(self, s: StackState, r: int, pc: PC, timer: Int = 0) -> StackState:
+        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, timer))
+
+    def _contend(self, s: StackState, r: int) -> StackState:
+        """r is the one to act for its node: try the lock if there is one, else go ahead."""
+        if self.cfg.lock:
+            return self._goto(s, r, PC.READY)
+        return self._cleared(s, r)
+
+    def _cleared(self, s: StackState, r: int) -> StackState:
+        """r may rebuild: re-check the cache first if configured, else query the database."""
+        if self.cfg.recheck:
+            return self._goto(s, r, PC.RECHECK)
+        return self._start_rebuild(s, r)
+
+    def _start_rebuild(self, s: StackState, r: int) -> StackState:
+        return replace(self._goto(s, r, PC.REBUILDING), starts=s.starts + 1)
+
+    def _release(self, s: StackState, r: int) -> StackState:
+        if not self.cfg.lock:
+            return s
+        foreign = redis_lock.removes_foreign(s.lock, r, self.cfg.release)
+        return replace(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
+                       foreign=any_of(s.foreign, foreign))
+
+    def _end(self, s: StackState, r: int, outcome: PC) -> StackState:
+        """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
+        ended = self._goto(s, r, outcome)
+        if not self.cfg.singleflight:
+            return ended
+        node = self.cfg.node_of(r)
+        is_leader = s.flights[node] == r
+        pcs = list(ended.pc)
+        for other in self.cfg.requests_of(node):
+            pcs[other] = ite(all_of(is_leader, pcs[other] == PC.FOLLOWING), outcome, pcs[other])
+        flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
+        return replace(ended, pc=tuple(pcs), flights=flights)
+
+    # -- the environment -----------------------------------------------------------------
+
+    def _urgent_free(self, s: StackState) -> Bool:
+        """No rebuild is due and no re-check is pending: time may pass."""
+        return negate(any_of(*(
+            any_of(all_of(pc == PC.REBUILDING, timer == self.cfg.rebuild), pc == PC.RECHECK)
+            for pc, timer in zip(s.pc, s.timer, strict=True))))
+
+    def _tick_enabled(self, s: StackState) -> Bool:
+        if self.cfg.horizon > 0:
+            return all_of(self._urgent_free(s), s.t < self.cfg.horizon)
+        return self._urgent_free(s)
+
+    def _tick(self, s: StackState) -> StackState:
+        timers = tuple(
+            ite(pc == PC.REBUILDING, timer + 1,
+                ite(pc == PC.SLEEPING, maximum(timer - 1, 0), timer))
+            for pc, timer in zip(s.pc, s.timer, strict=True))
+        t = s.t + 1 if self.cfg.horizon > 0 else s.t
+        return replace(s, timer=timers, lock=redis_lock.tick(s.lock), t=t)
+
+    # -- actions and labels ----------------------------------------------------------------
+
+    def _build_actions(self) -> tuple[Action, ...]:
+        kinds: list[type[Action]] = [Hit, Miss]
+        if self.cfg.singleflight:
+            kinds += [JoinFlight, LeadFlight]
+        if self.cfg.lock:
+            kinds += [WinLock, LoseLock]
+        if self.cfg.recheck:
+            kinds += [RecheckHit, RecheckMiss]
+        kinds.append(Finish)
+        if self.cfg.lock:
+            kinds += [WakeHit, WakeMiss]
+        per_request = [kind(r=r) for r in range(self.cfg.requests)  # type: ignore[call-arg]
+                       for kind in kinds]
+        return (Tick(), *per_request)
+
+    def _describe_request(self, s: StackState, r: int) -> str:
+        pc = PC(s.pc[r])
+        label = SHORT[pc]
+        if pc == PC.REBUILDING:
+            label = f"rebuild {s.timer[r]}/{self.cfg.rebuild}"
+        elif pc == PC.SLEEPING:
+            label = f"sleep {s.timer[r]}"
+        if self.cfg.singleflight and s.flights[self.cfg.node_of(r)] == r:
+            label += "*"
+        return label
+
+
+def build(params: Mapping[str, ParamValue], name: str = "stack") -> StackModel:
+    """The ``stack`` model for complete, validated parameters."""
+    return StackModel(StackConfig.from_params(params), params, name=name)
+

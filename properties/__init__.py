@@ -1,0 +1,23 @@
+"""Claims about stampede mitigations, written once against :class:`models.observation.Observation`."""
+
+from properties.catalog import (
+    DEFAULT_PROPERTIES,
+    QUANTITIES,
+    Kind,
+    Property,
+    Quantity,
+    applicable_properties,
+    property_named,
+    quantity_named,
+)
+
+__all__ = [
+    "DEFAULT_PROPERTIES",
+    "QUANTITIES",
+    "Kind",
+    "Property",
+    "Quantity",
+    "applicable_properties",
+    "property_named",
+    "quantity_named",
+]

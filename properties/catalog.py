@@ -1,0 +1,118 @@
+"""The named, kinded properties and the quantities every engine checks.
+
+Kinds follow Stateright's ``always`` / ``sometimes`` / ``eventually``:
+
+- ``ALWAYS``: the predicate holds in every reachable state; a violation has a finite trace.
+- ``SOMETIMES``: some reachable state satisfies it; the witness shows the model is not vacuous
+  (every policy must reach a refilled cache, so an ``ALWAYS`` verdict means something).
+- ``EVENTUALLY``: every fair run comes to rest in states that satisfy it. Runs are fair when
+  an action that stays possible is eventually taken (strong fairness over the finite graph), so
+  fair runs end in the graph's bottom strongly connected components; a violation is a trace to
+  such a component where the predicate fails, after which the run can only stutter.
+
+>>> property_named("REBUILDS<=2").kind.name, property_named("ONE").summary[:20]
+('ALWAYS', 'at most one request ')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from models.errors import UnknownProperty
+from models.observation import Observation
+from models.ops import Bool, Int, negate
+
+
+class Kind(Enum):
+    """How a property's predicate is quantified over runs."""
+
+    ALWAYS = "always"
+    SOMETIMES = "sometimes"
+    EVENTUALLY = "eventually"
+
+
+@dataclass(frozen=True)
+class Property:
+    """A named claim: a predicate over observations and how it is quantified."""
+
+    name: str
+    kind: Kind
+    summary: str
+    predicate: Callable[[Observation], Bool]
+    requires: tuple[str, ...] = ()
+
+    def applies_to(self, observation: Observation) -> bool:
+        """False if the policy leaves a field this property needs as ``None``."""
+        return all(getattr(observation, f) is not None for f in self.requires)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number to maximise over reachable states, reported with a witness trace."""
+
+    name: str
+    summary: str
+    measure: Callable[[Observation], Int]
+
+
+def _rebuilds_at_most(k: int) -> Property:
+    return Property(
+        f"REBUILDS<={k}", Kind.ALWAYS,
+        f"at most {k} rebuild start(s) (database queries) in the whole run",
+        lambda o: o.rebuild_starts <= k)
+
+
+_FIXED: dict[str, Property] = {p.name: p for p in (
+    Property("ONE", Kind.ALWAYS,
+             "at most one request is rebuilding at any moment, fleet-wide",
+             lambda o: o.rebuilding <= 1),
+    Property("NOFOREIGN", Kind.ALWAYS,
+             "a lock is released only by the request that owns it",
+             lambda o: negate(o.foreign_release), requires=("foreign_release",)),
+    Property("SERVED", Kind.EVENTUALLY,
+             "every request ends with the value or an explicit fallback",
+             lambda o: o.unserved == 0),
+    Property("REFILL", Kind.SOMETIMES,
+             "some run refills the cache (the model is not vacuous)",
+             lambda o: o.cache_filled),
+)}
+
+_REBUILDS = re.compile(r"REBUILDS<=(\d+)")
+
+DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED", "REFILL")
+
+QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
+    Quantity("concurrent_rebuilds", "requests rebuilding at the same moment",
+             lambda o: o.rebuilding),
+    Quantity("rebuild_starts", "rebuilds started in one run (database queries)",
+             lambda o: o.rebuild_starts),
+)}
+
+
+def property_named(name: str) -> Property:
+    """The property called ``name`` (``ONE``, ``REBUILDS<=k``, ``NOFOREIGN``, ...)."""
+    key = name.strip().upper()
+    if key in _FIXED:
+        return _FIXED[key]
+    match = _REBUILDS.fullmatch(key)
+    if match:
+        return _rebuilds_at_most(int(match.group(1)))
+    known = ", ".join([*_FIXED, "REBUILDS<=k"])
+    raise UnknownProperty(f"unknown property `{name}`; choose one of: {known}")
+
+
+def quantity_named(name: str) -> Quantity:
+    """The quantity called ``name``."""
+    if name not in QUANTITIES:
+        known = ", ".join(QUANTITIES)
+        raise UnknownProperty(f"unknown quantity `{name}`; choose one of: {known}")
+    return QUANTITIES[name]
+
+
+def applicable_properties(observation: Observation,
+                          names: Iterable[str] = DEFAULT_PROPERTIES) -> tuple[Property, ...]:
+    """The named properties that apply to a policy, judged by one of its observations."""
+    return tuple(p for p in map(property_named, names) if p.applies_to(observation))

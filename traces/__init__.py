@@ -1,0 +1,19 @@
+"""Counterexamples and witnesses as data: the :class:`Trace` type, JSON files, replay, renderers."""
+
+from traces.jsonio import read_trace, trace_from_dict, trace_to_dict, write_trace
+from traces.replay import ReplayError, Replayed, replay
+from traces.text import render_text
+from traces.trace import Trace, TraceFormatError
+
+__all__ = [
+    "ReplayError",
+    "Replayed",
+    "Trace",
+    "TraceFormatError",
+    "read_trace",
+    "render_text",
+    "replay",
+    "trace_from_dict",
+    "trace_to_dict",
+    "write_trace",
+]

@@ -1,0 +1,122 @@
+"""Traces as JSON files (schema ``herdproof-trace``, version 1).
+
+::
+
+    {"format": "herdproof-trace", "version": 1,
+     "policy": "stack", "params": {"nodes": 1, ...},
+     "property": "ONE", "engine": "explicit", "initial": 0, "note": "",
+     "actions": [{"action": "Miss", "args": {"r": 0}}, ...],
+     "steps": [{"action": "Miss(r=0)", "t": 0, "state": {"r0": "missed", ...}}, ...]}
+
+``actions`` is the truth; ``steps`` is derived by replay when writing, for human readers and
+other tools, and ignored when reading (the states are re-derived from the current model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from models.core import parse_action
+from models.errors import HerdproofError
+from models.registry import resolve
+from traces.replay import model_for, replay
+from traces.trace import Trace, TraceFormatError
+
+FORMAT = "herdproof-trace"
+VERSION = 1
+
+
+def trace_to_dict(trace: Trace, with_steps: bool = True) -> dict[str, Any]:
+    """The JSON-ready form of ``trace``; ``with_steps`` adds the replayed states."""
+    data: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION,
+        "policy": trace.policy, "params": dict(trace.params),
+        "property": trace.property, "engine": trace.engine,
+        "initial": trace.initial, "note": trace.note,
+        "actions": [{"action": type(a).__name__, "args": _args(a)} for a in trace.actions],
+    }
+    if trace.extra:
+        data["extra"] = dict(trace.extra)
+    if with_steps:
+        replayed = replay(trace)
+        columns = replayed.columns()
+        data["steps"] = [
+            {"action": repr(a), "t": replayed.times[i], "state": dict(columns[i + 1])}
+            for i, a in enumerate(trace.actions)]
+    return data
+
+
+def trace_from_dict(data: object) -> Trace:
+    """Read a trace back, validating every field; raises :class:`TraceFormatError`."""
+    if not isinstance(data, Mapping):
+        raise TraceFormatError("a trace file must hold a JSON object at the top level")
+    _expect(data.get("format") == FORMAT, "format", f"must be {FORMAT!r}")
+    _expect(data.get("version") == VERSION, "version",
+            f"must be {VERSION} (this herdproof reads version {VERSION} only)")
+    policy = data.get("policy")
+    _expect(isinstance(policy, str), "policy", "must be a policy name")
+    params = data.get("params", {})
+    _expect(isinstance(params, Mapping), "params", "must be an object of name: value")
+    prop = data.get("property")
+    _expect(prop is None or isinstance(prop, str), "property", "must be a name or null")
+    engine = data.get("engine")
+    _expect(engine is None or isinstance(engine, str), "engine", "must be a name or null")
+    initial = data.get("initial", 0)
+    _expect(isinstance(initial, int) and not isinstance(initial, bool), "initial",
+            "must be an integer")
+    raw_actions = data.get("actions")
+    _expect(isinstance(raw_actions, list), "actions", "must be a list")
+    try:
+        policy_name, full_params = resolve(str(policy), params)  # type: ignore[arg-type]
+    except HerdproofError as exc:
+        raise TraceFormatError(f"trace field `policy`/`params`: {exc}") from None
+    skeleton = Trace(policy_name, full_params, ())
+    model = model_for(skeleton)
+    actions = []
+    for index, item in enumerate(raw_actions, start=1):  # type: ignore[arg-type]
+        where = f"actions[{index - 1}]"
+        _expect(isinstance(item, Mapping) and isinstance(item.get("action"), str), where,
+                'must be an object like {"action": "Miss", "args": {"r": 0}}')
+        args = item.get("args", {})
+        _expect(isinstance(args, Mapping), f"{where}.args", "must be an object")
+        try:
+            actions.append(parse_action(model, item["action"], args))
+        except HerdproofError as exc:
+            raise TraceFormatError(f"trace field `{where}`: {exc}") from None
+    return Trace(policy_name, full_params, tuple(actions), property=prop, engine=engine,
+                 initial=initial, note=str(data.get("note", "")),
+                 extra=dict(data.get("extra", {})))
+
+
+def write_trace(trace: Trace, path: Path) -> Path:
+    """Write ``trace`` as pretty-printed JSON and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(trace_to_dict(trace), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_trace(path: Path) -> Trace:
+    """Read a trace file; raises :class:`TraceFormatError` if it is missing or malformed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TraceFormatError(f"cannot read trace file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(f"trace file {path} is not valid JSON: {exc.msg} at line "
+                               f"{exc.lineno}") from None
+    return trace_from_dict(data)
+
+
+def _args(action: object) -> dict[str, Any]:
+    return {f.name: getattr(action, f.name) for f in dataclasses.fields(action)}  # type: ignore[arg-type]
+
+
+def _expect(ok: bool, field: str, problem: str) -> None:
+    if not ok:
+        raise TraceFormatError(f"trace field `{field}` {problem}")

@@ -1,0 +1,99 @@
+"""Re-execute a trace through the current model, step by step, and say where it stops applying."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from models.core import TransitionSystem, check_domain
+from models.errors import HerdproofError
+from models.registry import build
+from properties import Kind, property_named
+from traces.trace import Trace
+
+
+class ReplayError(HerdproofError):
+    """A step of the trace is not enabled in the state the model reaches before it."""
+
+    def __init__(self, message: str, step: int, state: Any) -> None:
+        super().__init__(message)
+        self.step = step
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The states a trace passes through (``states[i]`` is before step ``i``; one more at the
+    end), the clock at each state, and the first state violating the trace's property."""
+
+    trace: Trace
+    model: TransitionSystem[Any, Any]
+    states: tuple[Any, ...]
+    times: tuple[int, ...]
+    violation: int | None
+
+    def columns(self) -> list[Mapping[str, str]]:
+        return [self.model.describe(s) for s in self.states]
+
+
+def model_for(trace: Trace) -> TransitionSystem[Any, Any]:
+    """The model a trace was recorded against, rebuilt from the registry."""
+    return build(trace.policy, trace.params)
+
+
+def replay(trace: Trace, model: TransitionSystem[Any, Any] | None = None) -> Replayed:
+    """Run ``trace`` through ``model`` (by default rebuilt from the trace's own parameters).
+
+    Raises :class:`ReplayError` naming the first step that is no longer enabled.
+
+    Examples
+    --------
+    >>> from models.policies.stack import Miss
+    >>> t = Trace("stack", {"nodes": 1, "per_node": 1}, (Miss(r=0), Miss(r=0)))
+    >>> replay(t)
+    Traceback (most recent call last):
+    ...
+    traces.replay.ReplayError: replay failed at step 2: `Miss(r=0)` is not enabled ...
+    """
+    model = model or model_for(trace)
+    initials = model.initial_states()
+    if not 0 <= trace.initial < len(initials):
+        raise ReplayError(f"trace starts from initial state {trace.initial}, but the model has "
+                          f"{len(initials)}", step=0, state=None)
+    state = initials[trace.initial]
+    states, times, clock = [state], [0], 0
+    for number, action in enumerate(trace.actions, start=1):
+        if model.enabled(state, action) is not True:
+            raise ReplayError(
+                f"replay failed at step {number}: `{action!r}` is not enabled in the state "
+                f"reached before it ({_short(model, state)}); the model or the parameters "
+                "changed since this trace was recorded", step=number, state=state)
+        state = model.apply(state, action)
+        check_domain(model, state, after=action)
+        clock += 1 if action.advances_time else 0
+        states.append(state)
+        times.append(clock)
+    return Replayed(trace, model, tuple(states), tuple(times),
+                    _first_violation(trace, model, states))
+
+
+def _first_violation(trace: Trace, model: TransitionSystem[Any, Any],
+                     states: list[Any]) -> int | None:
+    """Index of the first state where an ALWAYS/EVENTUALLY property fails (the last state
+    for EVENTUALLY, where the run comes to rest), or where a SOMETIMES property is witnessed."""
+    if trace.property is None:
+        return None
+    prop = property_named(trace.property)
+    if prop.kind is Kind.EVENTUALLY:
+        last = len(states) - 1
+        return last if not prop.predicate(model.observe(states[last])) else None
+    for index, state in enumerate(states):
+        value = prop.predicate(model.observe(state))
+        if (prop.kind is Kind.SOMETIMES) == bool(value):
+            return index
+    return None
+
+
+def _short(model: TransitionSystem[Any, Any], state: Any) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in model.describe(state).items())
