@@ -1,7 +1,7 @@
 """Counterexamples and witnesses as data: the :class:`Trace` type, JSON files, replay, renderers."""
 
 from traces.jsonio import read_trace, trace_from_dict, trace_to_dict, write_trace
-from traces.replay import ReplayError, Replayed, replay
+from traces.replay import Replayed, ReplayError, replay
 from traces.text import render_text
 from traces.trace import Trace, TraceFormatError
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.core import TransitionSystem, check_domain
+from models.core import TransitionSystem, check_domain, successors
 from models.errors import HerdproofError
 from models.registry import build
-from properties import Kind, property_named
+from properties import Kind, Property, property_named
 from traces.trace import Trace
 
 
@@ -87,12 +87,46 @@ def _first_violation(trace: Trace, model: TransitionSystem[Any, Any],
     prop = property_named(trace.property)
     if prop.kind is Kind.EVENTUALLY:
         last = len(states) - 1
-        return last if not prop.predicate(model.observe(states[last])) else None
+        return last if rests_failing(model, states[last], prop) else None
     for index, state in enumerate(states):
         value = prop.predicate(model.observe(state))
         if (prop.kind is Kind.SOMETIMES) == bool(value):
             return index
     return None
+
+
+def rests_failing(model: TransitionSystem[Any, Any], state: Any, prop: Property,
+                  limit: int = 100_000) -> bool:
+    """True if a fair run that reaches ``state`` stays, from then on, in a bottom strongly
+    connected component of the state graph where ``prop`` fails somewhere.
+
+    Everything reachable from ``state`` is explored (at most ``limit`` states; beyond that the
+    answer is ``False``): ``state`` must be able to return from every one of them, and one of
+    them must break the predicate.
+    """
+    seen = {state: None}
+    frontier = [state]
+    edges: dict[Any, list[Any]] = {}
+    while frontier:
+        current = frontier.pop()
+        edges[current] = [nxt for _, nxt in successors(model, current)]
+        for nxt in edges[current]:
+            if nxt not in seen:
+                if len(seen) >= limit:
+                    return False
+                seen[nxt] = None
+                frontier.append(nxt)
+    back = {state}
+    changed = True
+    while changed:
+        changed = False
+        for source, targets in edges.items():
+            if source not in back and any(t in back for t in targets):
+                back.add(source)
+                changed = True
+    if len(back) != len(seen):
+        return False  # some continuation leaves for good: not where fair runs rest
+    return any(not prop.predicate(model.observe(s)) for s in seen)
 
 
 def _short(model: TransitionSystem[Any, Any], state: Any) -> str:

@@ -80,10 +80,13 @@ class PC(IntEnum):
     GOT_FALLBACK = 8  # ended with the stale fallback
 
 
-DONE = (PC.GOT_VALUE, PC.GOT_FALLBACK)
-SHORT = {PC.IDLE: "-", PC.MISSED: "missed", PC.FOLLOWING: "follow", PC.READY: "ready",
-         PC.RECHECK: "recheck", PC.REBUILDING: "rebuild", PC.SLEEPING: "sleep",
-         PC.GOT_VALUE: "value", PC.GOT_FALLBACK: "fallback"}
+# Plain module names for the members: enum attribute look-ups are slow on the search's hot path.
+(IDLE, MISSED, FOLLOWING, READY, RECHECK, REBUILDING, SLEEPING, GOT_VALUE,
+ GOT_FALLBACK) = tuple(PC)
+DONE = (GOT_VALUE, GOT_FALLBACK)
+SHORT = {IDLE: "-", MISSED: "missed", FOLLOWING: "follow", READY: "ready",
+         RECHECK: "recheck", REBUILDING: "rebuild", SLEEPING: "sleep",
+         GOT_VALUE: "value", GOT_FALLBACK: "fallback"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +236,7 @@ class StackModel:
 
     def initial_states(self) -> tuple[StackState, ...]:
         n = self.cfg.requests
-        return (StackState(pc=(PC.IDLE,) * n, timer=(0,) * n,
+        return (StackState(pc=(IDLE,) * n, timer=(0,) * n,
                            flights=(NO_LEADER,) * self.cfg.nodes, lock=RedisLock(),
                            cache_filled=False, starts=0, foreign=False, t=0),)
 
@@ -251,27 +254,27 @@ class StackModel:
         node = self.cfg.node_of(r)
         match a:
             case Hit():
-                return all_of(pc == PC.IDLE, s.cache_filled)
+                return all_of(pc == IDLE, s.cache_filled)
             case Miss():
-                return all_of(pc == PC.IDLE, negate(s.cache_filled))
+                return all_of(pc == IDLE, negate(s.cache_filled))
             case JoinFlight():
-                return all_of(pc == PC.MISSED, singleflight.in_flight(s.flights, node))
+                return all_of(pc == MISSED, singleflight.in_flight(s.flights, node))
             case LeadFlight():
-                return all_of(pc == PC.MISSED, negate(singleflight.in_flight(s.flights, node)))
+                return all_of(pc == MISSED, negate(singleflight.in_flight(s.flights, node)))
             case WinLock():
-                return all_of(pc == PC.READY, redis_lock.is_free(s.lock))
+                return all_of(pc == READY, redis_lock.is_free(s.lock))
             case LoseLock():
-                return all_of(pc == PC.READY, negate(redis_lock.is_free(s.lock)))
+                return all_of(pc == READY, negate(redis_lock.is_free(s.lock)))
             case RecheckHit():
-                return all_of(pc == PC.RECHECK, s.cache_filled)
+                return all_of(pc == RECHECK, s.cache_filled)
             case RecheckMiss():
-                return all_of(pc == PC.RECHECK, negate(s.cache_filled))
+                return all_of(pc == RECHECK, negate(s.cache_filled))
             case Finish():
-                return all_of(pc == PC.REBUILDING, s.timer[r] == self.cfg.rebuild)
+                return all_of(pc == REBUILDING, s.timer[r] == self.cfg.rebuild)
             case WakeHit():
-                return all_of(pc == PC.SLEEPING, s.timer[r] == 0, s.cache_filled)
+                return all_of(pc == SLEEPING, s.timer[r] == 0, s.cache_filled)
             case WakeMiss():
-                return all_of(pc == PC.SLEEPING, s.timer[r] == 0, negate(s.cache_filled))
+                return all_of(pc == SLEEPING, s.timer[r] == 0, negate(s.cache_filled))
         raise TypeError(f"stack has no action {a!r}")
 
     def apply(self, s: StackState, a: Action) -> StackState:
@@ -280,13 +283,13 @@ class StackModel:
         r: int = a.r  # type: ignore[attr-defined]
         match a:
             case Hit():
-                return self._end(s, r, PC.GOT_VALUE)
+                return self._end(s, r, GOT_VALUE)
             case Miss():
                 if self.cfg.singleflight:
-                    return self._goto(s, r, PC.MISSED)
+                    return self._goto(s, r, MISSED)
                 return self._contend(s, r)
             case JoinFlight():
-                return self._goto(s, r, PC.FOLLOWING)
+                return self._goto(s, r, FOLLOWING)
             case LeadFlight():
                 flights = singleflight.lead(s.flights, self.cfg.node_of(r), r)
                 return self._contend(replace(s, flights=flights), r)
@@ -294,27 +297,27 @@ class StackModel:
                 locked = replace(s, lock=redis_lock.acquire(s.lock, r, self.cfg.ex))
                 return self._cleared(locked, r)
             case LoseLock():
-                return self._goto(s, r, PC.SLEEPING, timer=self.cfg.wait)
+                return self._goto(s, r, SLEEPING, timer=self.cfg.wait)
             case RecheckHit():
-                return self._end(self._release(s, r), r, PC.GOT_VALUE)
+                return self._end(self._release(s, r), r, GOT_VALUE)
             case RecheckMiss():
                 return self._start_rebuild(s, r)
             case Finish():
                 filled = replace(self._release(s, r), cache_filled=True)
-                return self._end(filled, r, PC.GOT_VALUE)
+                return self._end(filled, r, GOT_VALUE)
             case WakeHit():
-                return self._end(s, r, PC.GOT_VALUE)
+                return self._end(s, r, GOT_VALUE)
             case WakeMiss():
-                return self._end(s, r, PC.GOT_FALLBACK)
+                return self._end(s, r, GOT_FALLBACK)
         raise TypeError(f"stack has no action {a!r}")
 
     def in_domain(self, s: StackState) -> Bool:
         cfg = self.cfg
         per_request = [
             all_of(
-                pc >= PC.IDLE, pc <= PC.GOT_FALLBACK, timer >= 0,
-                ite(pc == PC.REBUILDING, timer <= cfg.rebuild,
-                    ite(pc == PC.SLEEPING, timer <= cfg.wait, timer == 0)),
+                pc >= IDLE, pc <= GOT_FALLBACK, timer >= 0,
+                ite(pc == REBUILDING, timer <= cfg.rebuild,
+                    ite(pc == SLEEPING, timer <= cfg.wait, timer == 0)),
             )
             for pc, timer in zip(s.pc, s.timer, strict=True)
         ]
@@ -329,7 +332,7 @@ class StackModel:
 
     def observe(self, s: StackState) -> Observation:
         return Observation(
-            rebuilding=count(pc == PC.REBUILDING for pc in s.pc),
+            rebuilding=count(pc == REBUILDING for pc in s.pc),
             rebuild_starts=s.starts,
             foreign_release=s.foreign if self.cfg.lock else None,
             cache_filled=s.cache_filled,
@@ -379,17 +382,17 @@ class StackModel:
     def _contend(self, s: StackState, r: int) -> StackState:
         """r is the one to act for its node: try the lock if there is one, else go ahead."""
         if self.cfg.lock:
-            return self._goto(s, r, PC.READY)
+            return self._goto(s, r, READY)
         return self._cleared(s, r)
 
     def _cleared(self, s: StackState, r: int) -> StackState:
         """r may rebuild: re-check the cache first if configured, else query the database."""
         if self.cfg.recheck:
-            return self._goto(s, r, PC.RECHECK)
+            return self._goto(s, r, RECHECK)
         return self._start_rebuild(s, r)
 
     def _start_rebuild(self, s: StackState, r: int) -> StackState:
-        return replace(self._goto(s, r, PC.REBUILDING), starts=s.starts + 1)
+        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1)
 
     def _release(self, s: StackState, r: int) -> StackState:
         if not self.cfg.lock:
@@ -407,7 +410,7 @@ class StackModel:
         is_leader = s.flights[node] == r
         pcs = list(ended.pc)
         for other in self.cfg.requests_of(node):
-            pcs[other] = ite(all_of(is_leader, pcs[other] == PC.FOLLOWING), outcome, pcs[other])
+            pcs[other] = ite(all_of(is_leader, pcs[other] == FOLLOWING), outcome, pcs[other])
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
         return replace(ended, pc=tuple(pcs), flights=flights)
 
@@ -416,7 +419,7 @@ class StackModel:
     def _urgent_free(self, s: StackState) -> Bool:
         """No rebuild is due and no re-check is pending: time may pass."""
         return negate(any_of(*(
-            any_of(all_of(pc == PC.REBUILDING, timer == self.cfg.rebuild), pc == PC.RECHECK)
+            any_of(all_of(pc == REBUILDING, timer == self.cfg.rebuild), pc == RECHECK)
             for pc, timer in zip(s.pc, s.timer, strict=True))))
 
     def _tick_enabled(self, s: StackState) -> Bool:
@@ -426,8 +429,8 @@ class StackModel:
 
     def _tick(self, s: StackState) -> StackState:
         timers = tuple(
-            ite(pc == PC.REBUILDING, timer + 1,
-                ite(pc == PC.SLEEPING, maximum(timer - 1, 0), timer))
+            ite(pc == REBUILDING, timer + 1,
+                ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
             for pc, timer in zip(s.pc, s.timer, strict=True))
         t = s.t + 1 if self.cfg.horizon > 0 else s.t
         return replace(s, timer=timers, lock=redis_lock.tick(s.lock), t=t)
@@ -452,9 +455,9 @@ class StackModel:
     def _describe_request(self, s: StackState, r: int) -> str:
         pc = PC(s.pc[r])
         label = SHORT[pc]
-        if pc == PC.REBUILDING:
+        if pc == REBUILDING:
             label = f"rebuild {s.timer[r]}/{self.cfg.rebuild}"
-        elif pc == PC.SLEEPING:
+        elif pc == SLEEPING:
             label = f"sleep {s.timer[r]}"
         if self.cfg.singleflight and s.flights[self.cfg.node_of(r)] == r:
             label += "*"

@@ -1,0 +1,188 @@
+"""Hypothesis stateful testing, generated from any registered model.
+
+:func:`machine_for` turns a model and a list of properties into a
+:class:`hypothesis.stateful.RuleBasedStateMachine`:
+
+- one rule, ``step``, picks one of the actions enabled in the current state (the action list
+  is ordered simplest first, so shrinking prefers simple actions);
+- one rule, ``rest``, runs only in quiescent states (nothing but clock stutter is possible),
+  where ``EVENTUALLY`` properties are judged;
+- an invariant judges every ``ALWAYS`` property, and notes ``SOMETIMES`` witnesses, in every
+  state visited.
+
+A violation raises :class:`PropertyViolation` carrying the run as a :class:`Trace`. The engine
+then shrinks it with :func:`traces.minimise.minimise`, which replays candidates through the model
+at the model's speed; Hypothesis's own shrinker, which re-runs the whole machine per candidate
+and costs seconds to minutes, is used too when asked (``hypothesis_shrink=True``). The
+machine's ``TestCase`` attribute makes it a ``unittest`` test for the suite.
+
+Examples
+--------
+>>> from models.registry import build
+>>> model = build("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3})
+>>> result = check(model, ["ONE"], max_examples=300)[0]
+>>> result.verdict.value
+'violated'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from engines.result import Result, Verdict
+from models.core import Action, TransitionSystem, check_domain, enabled_actions, is_quiescent
+from models.errors import HerdproofError
+from properties import Kind, Property, property_named
+from traces.minimise import minimise
+from traces.trace import Trace
+
+ENGINE = "stateful"
+DEFAULT_EXAMPLES = 200
+DEFAULT_STEPS = 60
+
+
+class PropertyViolation(AssertionError):
+    """A run broke (or, for ``SOMETIMES``, witnessed) a property; ``trace`` is the run."""
+
+    def __init__(self, trace: Trace, message: str) -> None:
+        super().__init__(f"{message}\nreplay with: {trace.program()}")
+        self.trace = trace
+
+
+def machine_for(model: TransitionSystem[Any, Any],
+                properties: Iterable[str | Property]) -> type[RuleBasedStateMachine]:
+    """A Hypothesis state machine that walks ``model`` and checks ``properties``.
+
+    ``SOMETIMES`` properties make the machine fail as soon as they are witnessed, which is how
+    a search for a witness is phrased to Hypothesis.
+    """
+    props = [property_named(p) if isinstance(p, str) else p for p in properties]
+    always = [p for p in props if p.kind is not Kind.EVENTUALLY]
+    eventually = [p for p in props if p.kind is Kind.EVENTUALLY]
+    initials = model.initial_states()
+
+    class ModelMachine(RuleBasedStateMachine):
+        runs = 0
+
+        def __init__(self) -> None:
+            super().__init__()
+            type(self).runs += 1
+            self.initial = 0
+            self.state = initials[0]
+            self.actions: list[Action] = []
+
+        @precondition(lambda self: len(initials) > 1 and not self.actions)
+        @rule(index=st.integers(min_value=0, max_value=max(len(initials) - 1, 0)))
+        def choose_initial(self, index: int) -> None:
+            self.initial, self.state = index, initials[index]
+
+        @rule(data=st.data())
+        def step(self, data: st.DataObject) -> None:
+            choices = enabled_actions(model, self.state)
+            action = data.draw(st.sampled_from(choices), label="action")
+            self.state = model.apply(self.state, action)
+            check_domain(model, self.state, after=action)
+            self.actions.append(action)
+
+        @precondition(lambda self: bool(eventually) and is_quiescent(model, self.state))
+        @rule()
+        def rest(self) -> None:
+            observation = model.observe(self.state)
+            for prop in eventually:
+                if not prop.predicate(observation):
+                    raise self._violation(prop, "the run comes to rest with it false")
+
+        @invariant()
+        def judge(self) -> None:
+            observation = model.observe(self.state)
+            for prop in always:
+                value = bool(prop.predicate(observation))
+                if prop.kind is Kind.ALWAYS and not value:
+                    raise self._violation(prop, "violated")
+                if prop.kind is Kind.SOMETIMES and value:
+                    raise self._violation(prop, "witnessed")
+
+        def _violation(self, prop: Property, what: str) -> PropertyViolation:
+            trace = Trace(model.name, dict(model.params), tuple(self.actions),
+                          property=prop.name, engine=ENGINE, initial=self.initial)
+            return PropertyViolation(trace, f"{prop.name} {what} after {len(self.actions)} steps")
+
+    ModelMachine.__name__ = ModelMachine.__qualname__ = f"{_identifier(model.name)}Machine"
+    return ModelMachine
+
+
+def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
+          max_examples: int = DEFAULT_EXAMPLES, max_steps: int = DEFAULT_STEPS,
+          derandomize: bool = True, hypothesis_shrink: bool = False) -> list[Result]:
+    """Search for violations of each property with Hypothesis, one search per property.
+
+    A found violation is ``violated`` with the shrunk trace; a ``SOMETIMES`` property whose
+    witness is found ``holds``; otherwise the verdict is ``unknown`` and the detail says how
+    many runs were tried (testing cannot prove that a property holds).
+
+    Parameters
+    ----------
+    max_examples:
+        Runs per property (Hypothesis's ``max_examples``).
+    max_steps:
+        Actions per run (Hypothesis's ``stateful_step_count``).
+    derandomize:
+        Use a fixed seed derived from the test, so the same question gets the same answer.
+    hypothesis_shrink:
+        Also run Hypothesis's shrink phase before herdproof's minimiser (slow, rarely shorter).
+    """
+    results = []
+    for item in properties:
+        prop = property_named(item) if isinstance(item, str) else item
+        if not prop.applies_to(model.observe(model.initial_states()[0])):
+            raise HerdproofError(f"property {prop.name} does not apply to this configuration "
+                                 f"of {model.name} (it needs {', '.join(prop.requires)})")
+        results.append(_search(model, prop, max_examples, max_steps, derandomize,
+                               hypothesis_shrink))
+    return results
+
+
+def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int,
+            max_steps: int, derandomize: bool, hypothesis_shrink: bool) -> Result:
+    machine = machine_for(model, [prop])
+    phases = list(Phase) if hypothesis_shrink else [p for p in Phase if p is not Phase.shrink]
+    config = settings(max_examples=max_examples, stateful_step_count=max_steps,
+                      derandomize=derandomize, database=None, deadline=None, phases=phases,
+                      suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                      print_blob=False)
+    started = time.perf_counter()
+    try:
+        run_state_machine_as_test(machine, settings=config)
+    except PropertyViolation as found:
+        shrunk = minimise(found.trace, model)
+        seconds = time.perf_counter() - started
+        verdict = Verdict.HOLDS if prop.kind is Kind.SOMETIMES else Verdict.VIOLATED
+        what = "witness" if prop.kind is Kind.SOMETIMES else "violation"
+        note = (f"{what} found in {machine.runs} runs; shrunk from {len(found.trace)} "
+                f"to {len(shrunk)} steps")
+        trace = Trace(shrunk.policy, shrunk.params, shrunk.actions, property=prop.name,
+                      engine=ENGINE, initial=shrunk.initial, note=note)
+        return Result(prop.name, ENGINE, verdict, None, seconds, trace)
+    except HypothesisException as exc:
+        raise HerdproofError(f"the stateful engine could not run: {exc}") from exc
+    seconds = time.perf_counter() - started
+    what = "witness found" if prop.kind is Kind.SOMETIMES else "violation found"
+    return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
+                  f"no {what} in {machine.runs} runs of up to {max_steps} steps")
+
+
+def _identifier(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("-", "_").split("_"))

@@ -1,0 +1,294 @@
+"""The ``herdproof`` command line.
+
+Human output by default, ``--json`` for scripts. Exit codes: 0 every checked property holds
+(or, for a ``SOMETIMES`` property, is witnessed); 1 some property is violated (or a replayed
+trace no longer reproduces); 2 bad input (one sentence on stderr, never a traceback); 3 no
+violation, but some verdict is ``unknown`` because a limit stopped the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from engines import explicit, stateful
+from engines.result import Result, Verdict
+from models.errors import HerdproofError, InvalidParameter
+from models.registry import POLICIES, PRESETS, build, resolve
+from properties import DEFAULT_PROPERTIES, QUANTITIES, applicable_properties, property_named
+from traces import read_trace, render_text, replay, write_trace
+
+ENGINES = ("explicit", "stateful")
+EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+
+
+class UsageError(HerdproofError):
+    """Command-line usage that argparse rejected."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        code: int = args.run(args)
+    except HerdproofError as exc:
+        print(f"herdproof: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="herdproof", description=(
+        "Proofs and counterexamples for cache-stampede mitigations."))
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    listing = commands.add_parser("list", help="policies, presets, parameters and properties")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(run=_cmd_list)
+
+    check = commands.add_parser("check", help="does this policy keep this property?")
+    _add_instance_arguments(check)
+    check.add_argument("--property", action="append", dest="properties", metavar="P",
+                       help="property to check (repeatable; default: all that apply)")
+    check.add_argument("--engine", choices=ENGINES, default="explicit")
+    check.add_argument("--trace-dir", type=Path, help="write each trace found as JSON here")
+    check.add_argument("--examples", type=int, default=stateful.DEFAULT_EXAMPLES,
+                       help="stateful engine: runs per property")
+    check.add_argument("--steps", type=int, default=stateful.DEFAULT_STEPS,
+                       help="stateful engine: actions per run")
+    check.add_argument("--hypothesis-shrink", action="store_true",
+                       help="stateful engine: also use Hypothesis's (slow) shrinker")
+    check.add_argument("--dot", type=Path, help="explicit engine: write the state graph as DOT")
+    check.set_defaults(run=_cmd_check)
+
+    maximum = commands.add_parser("max", help="the largest value a quantity reaches")
+    _add_instance_arguments(maximum)
+    maximum.add_argument("--quantity", required=True, choices=sorted(QUANTITIES))
+    maximum.set_defaults(run=_cmd_max)
+
+    render = commands.add_parser("render", help="show a trace file")
+    render.add_argument("trace", type=Path)
+    render.add_argument("--format", choices=("text", "json"), default="text")
+    render.set_defaults(run=_cmd_render)
+
+    rerun = commands.add_parser("replay", help="re-execute a trace file against the model")
+    rerun.add_argument("trace", type=Path)
+    rerun.add_argument("--json", action="store_true")
+    rerun.set_defaults(run=_cmd_replay)
+    return parser
+
+
+def _add_instance_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("policy", help="policy or preset name (see `herdproof list`)")
+    command.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="set a parameter (repeatable)")
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument("--symmetry", action="store_true",
+                         help="explicit engine: merge states that differ by renaming requests")
+    command.add_argument("--max-states", type=int, help="explicit engine: stop after N states")
+    command.add_argument("--max-seconds", type=float, help="explicit engine: stop after S s")
+
+
+def _overrides(pairs: Sequence[str]) -> dict[str, str]:
+    given: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidParameter(f"parameter `{pair}` must be written NAME=VALUE, e.g. ex=3")
+        given[name.strip()] = value.strip()
+    return given
+
+
+def _instance(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+    policy, params = resolve(args.policy, _overrides(args.param))
+    for name, value in (("max-states", args.max_states), ("max-seconds", args.max_seconds)):
+        if value is not None and value <= 0:
+            raise InvalidParameter(f"--{name} must be positive, got {value}")
+    return policy, params, build(args.policy, params)
+
+
+# -- commands -------------------------------------------------------------------------------
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    data = {
+        "policies": [{"name": spec.name, "summary": spec.summary, "params": [
+            {"name": p.name, "default": p.default, "values": p.describe_range(), "help": p.help}
+            for p in spec.params]} for spec in POLICIES.values()],
+        "presets": [{"name": p.name, "policy": p.policy, "summary": p.summary,
+                     "values": dict(p.values)} for p in PRESETS.values()],
+        "properties": [{"name": p.name, "kind": p.kind.value, "summary": p.summary}
+                       for p in map(property_named, DEFAULT_PROPERTIES)],
+        "quantities": [{"name": q.name, "summary": q.summary} for q in QUANTITIES.values()],
+    }
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    for spec in data["policies"]:
+        print(f"policy {spec['name']}: {spec['summary']}")
+        for p in spec["params"]:
+            default = _show(p["default"])
+            print(f"  {p['name']:<13} default {default:<5} {p['values']:<13} {p['help']}")
+    print("presets:")
+    for preset in data["presets"]:
+        values = " ".join(f"{k}={_show(v)}" for k, v in preset["values"].items())
+        print(f"  {preset['name']:<14} {preset['summary']}  ({values})")
+    print("properties (REBUILDS<=k for any k):")
+    for prop in data["properties"]:
+        print(f"  {prop['name']:<12} {prop['kind']:<10} {prop['summary']}")
+    print("quantities:")
+    for q in data["quantities"]:
+        print(f"  {q['name']:<20} {q['summary']}")
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    policy, params, model = _instance(args)
+    observation = model.observe(model.initial_states()[0])
+    if args.properties:
+        props = [property_named(name) for name in args.properties]
+        for prop in props:
+            if not prop.applies_to(observation):
+                raise HerdproofError(
+                    f"property {prop.name} does not apply to {args.policy} with these "
+                    f"parameters (it needs {', '.join(prop.requires)}; e.g. turn lock=on)")
+    else:
+        props = list(applicable_properties(observation))
+    if args.engine == "explicit":
+        exploration = explicit.explore(model, symmetry=args.symmetry,
+                                       max_states=args.max_states, max_seconds=args.max_seconds)
+        results = explicit.check(model, props, exploration=exploration)
+        if args.dot:
+            explicit.write_dot(exploration, args.dot)
+    else:
+        if args.examples < 1 or args.steps < 1:
+            raise InvalidParameter("--examples and --steps must be at least 1")
+        results = stateful.check(model, props, max_examples=args.examples,
+                                 max_steps=args.steps, hypothesis_shrink=args.hypothesis_shrink)
+    if args.trace_dir:
+        for result in results:
+            if result.trace is not None:
+                write_trace(result.trace, args.trace_dir / _trace_file(policy, result))
+    if args.json:
+        _print_json({"policy": policy, "preset": args.policy if args.policy in PRESETS else None,
+                     "params": params, "results": [r.to_json() for r in results]})
+    else:
+        _print_check(policy, params, results)
+    return _exit_code(results)
+
+
+def _cmd_max(args: argparse.Namespace) -> int:
+    policy, params, model = _instance(args)
+    found = explicit.maximise(model, args.quantity, symmetry=args.symmetry,
+                              max_states=args.max_states, max_seconds=args.max_seconds)
+    if args.json:
+        _print_json({"policy": policy, "params": params, **found.to_json()})
+    else:
+        bound = "" if found.complete else f" (at least; {found.detail})"
+        print(f"{_title(policy, params)}\nmax {found.quantity} = {found.value}{bound} "
+              f"over {found.states} states; reached by:\n")
+        print(render_text(replay(found.trace)), end="")
+    return EXIT_OK if found.complete else EXIT_UNKNOWN
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    trace = read_trace(args.trace)
+    if args.format == "json":
+        from traces import trace_to_dict
+
+        _print_json(trace_to_dict(trace))
+    else:
+        print(render_text(replay(trace)), end="")
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    trace = read_trace(args.trace)
+    try:
+        replayed = replay(trace)
+    except HerdproofError as exc:
+        return _report_replay(args, False, str(exc))
+    if trace.property is None:
+        return _report_replay(args, True, f"replayed all {len(trace)} steps")
+    if replayed.violation is None:
+        return _report_replay(args, False, f"does not reproduce: {trace.property} is not "
+                              f"{'witnessed' if _is_sometimes(trace.property) else 'violated'} "
+                              f"in the {len(trace)} steps")
+    verb = "witnessed" if _is_sometimes(trace.property) else "violated"
+    return _report_replay(args, True,
+                          f"reproduced: {trace.property} {verb} at step {replayed.violation}")
+
+
+def _report_replay(args: argparse.Namespace, ok: bool, message: str) -> int:
+    if args.json:
+        _print_json({"reproduced": ok, "message": message})
+    else:
+        print(message)
+    return EXIT_OK if ok else EXIT_VIOLATED
+
+
+# -- output ---------------------------------------------------------------------------------
+
+def _print_check(policy: str, params: dict[str, Any], results: list[Result]) -> None:
+    print(_title(policy, params))
+    for r in results:
+        size = f"{r.states} states" if r.states is not None else ""
+        steps = f"trace of {len(r.trace)} steps" if r.trace is not None else ""
+        extra = "; ".join(x for x in (steps, r.detail) if x)
+        print(f"  {r.property:<12} {r.verdict.value:<9} {r.engine:<9} {size:>14} "
+              f"{r.seconds:7.2f}s  {extra}".rstrip())
+    for r in results:
+        if r.verdict is Verdict.VIOLATED and r.trace is not None:
+            print()
+            print(render_text(replay(r.trace)), end="")
+
+
+def _title(policy: str, params: dict[str, Any]) -> str:
+    return f"{policy} " + " ".join(f"{k}={_show(v)}" for k, v in params.items())
+
+
+def _exit_code(results: list[Result]) -> int:
+    verdicts = {r.verdict for r in results}
+    if Verdict.VIOLATED in verdicts:
+        return EXIT_VIOLATED
+    return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
+
+
+def _trace_file(policy: str, result: Result) -> str:
+    name = result.property.replace("<=", "-le-")
+    return f"{policy}-{name}-{result.engine}.json"
+
+
+def _is_sometimes(name: str) -> bool:
+    from properties import Kind
+
+    return property_named(name).kind is Kind.SOMETIMES
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
