@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from traces.jsonio import trace_to_dict
 from traces.trace import Trace
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """``holds``: proved for the instance; ``violated``: a trace shows it; ``unknown``: a limit
     stopped the engine first (the detail says which), or the engine cannot prove holding."""
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -62,8 +62,14 @@ class PropertyViolation(AssertionError):
         self.trace = trace
 
 
+class CountingMachine(RuleBasedStateMachine):
+    """A state machine class that counts how many runs Hypothesis made of it."""
+
+    runs: ClassVar[int] = 0
+
+
 def machine_for(model: TransitionSystem[Any, Any],
-                properties: Iterable[str | Property]) -> type[RuleBasedStateMachine]:
+                properties: Iterable[str | Property]) -> type[CountingMachine]:
     """A Hypothesis state machine that walks ``model`` and checks ``properties``.
 
     ``SOMETIMES`` properties make the machine fail as soon as they are witnessed, which is how
@@ -74,7 +80,7 @@ def machine_for(model: TransitionSystem[Any, Any],
     eventually = [p for p in props if p.kind is Kind.EVENTUALLY]
     initials = model.initial_states()
 
-    class ModelMachine(RuleBasedStateMachine):
+    class ModelMachine(CountingMachine):
         runs = 0
 
         def __init__(self) -> None:
@@ -165,7 +171,7 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
                       print_blob=False)
     started = time.perf_counter()
     try:
-        run_state_machine_as_test(machine, settings=config)
+        run_state_machine_as_test(machine, settings=config)  # type: ignore[no-untyped-call]
     except PropertyViolation as found:
         shrunk = minimise(found.trace, model)
         seconds = time.perf_counter() - started

@@ -46,7 +46,11 @@ class TransitionSystem(Protocol[S, A]):
     """
 
     name: str
-    params: Mapping[str, Any]
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """The complete parameters the instance was built from (recorded in every trace)."""
+        ...
 
     def initial_states(self) -> tuple[S, ...]:
         """The states a run may start in."""

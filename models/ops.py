@@ -95,7 +95,8 @@ def ite(condition: Bool, then: T, otherwise: T) -> T:
     """
     if not is_symbolic(condition):
         return then if condition else otherwise
-    return _symbolic_ite(condition, then, otherwise)
+    chosen: T = _symbolic_ite(condition, then, otherwise)
+    return chosen
 
 
 def _symbolic_ite(condition: Any, then: Any, otherwise: Any) -> Any:

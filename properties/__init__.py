@@ -1,4 +1,4 @@
-"""Claims about stampede mitigations, written once against :class:`models.observation.Observation`."""
+"""Claims about stampede mitigations, written once against the models' ``Observation``."""
 
 from properties.catalog import (
     DEFAULT_PROPERTIES,

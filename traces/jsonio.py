@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from models.core import parse_action
+from models.core import Action, parse_action
 from models.errors import HerdproofError
 from models.registry import resolve
 from traces.replay import model_for, replay
@@ -71,7 +71,7 @@ def trace_from_dict(data: object) -> Trace:
     raw_actions = data.get("actions")
     _expect(isinstance(raw_actions, list), "actions", "must be a list")
     try:
-        policy_name, full_params = resolve(str(policy), params)  # type: ignore[arg-type]
+        policy_name, full_params = resolve(str(policy), params)
     except HerdproofError as exc:
         raise TraceFormatError(f"trace field `policy`/`params`: {exc}") from None
     skeleton = Trace(policy_name, full_params, ())
@@ -113,8 +113,8 @@ def read_trace(path: Path) -> Trace:
     return trace_from_dict(data)
 
 
-def _args(action: object) -> dict[str, Any]:
-    return {f.name: getattr(action, f.name) for f in dataclasses.fields(action)}  # type: ignore[arg-type]
+def _args(action: Action) -> dict[str, Any]:
+    return {f.name: getattr(action, f.name) for f in dataclasses.fields(action)}
 
 
 def _expect(ok: bool, field: str, problem: str) -> None:

@@ -156,7 +156,7 @@ class Miss(Action):
 
 @dataclass(frozen=True, slots=True)
 class JoinFlight(Action):
-    """Request r subscribes to its node's in-flight rebuild; enabled when r missed and one exists."""
+    """Request r subscribes to its node's in-flight rebuild; enabled when r missed, one exists."""
 
     r: int
 
