@@ -229,6 +229,9 @@ def _judge(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]
             return Verdict.VIOLATED, ex.trace_to(state, prop.name), ""
     if not ex.complete:
         return Verdict.UNKNOWN, None, f"{ex.stop_reason} before the search finished"
+    if want and ex.truncated:
+        # Only a real trace may say "violated"; here the bound, not the model, may be the cause.
+        return Verdict.UNKNOWN, None, f"no witness within the bound: {_horizon_note(ex)}"
     if want:
         return Verdict.VIOLATED, None, "no reachable state satisfies it"
     return Verdict.HOLDS, None, _horizon_note(ex)
@@ -258,8 +261,7 @@ def _judge_eventually(ex: Exploration, prop: Property) -> tuple[Verdict, Trace |
         return Verdict.VIOLATED, ex.trace_to(stuck, prop.name, note), ""
     if cut_by_horizon:
         return (Verdict.UNKNOWN, None,
-                f"runs cut by horizon={model.params.get('horizon')} end unserved; "
-                "a larger horizon could change the answer")
+                f"only runs cut short by the bound fail it: {_horizon_note(ex)}")
     return Verdict.HOLDS, None, ""
 
 
@@ -267,8 +269,8 @@ def _horizon_note(ex: Exploration) -> str:
     if not ex.truncated:
         return ""
     horizon = ex.model.params.get("horizon")
-    return (f"holds for runs of at most horizon={horizon} ticks; "
-            "a larger horizon could change the answer")
+    return (f"runs are cut at horizon={horizon} ticks; a larger horizon could change the "
+            "answer")
 
 
 def write_dot(ex: Exploration, path: Path) -> Path:

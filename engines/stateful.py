@@ -5,6 +5,11 @@
 
 - one rule, ``step``, picks one of the actions enabled in the current state (the action list
   is ordered simplest first, so shrinking prefers simple actions);
+- an ``initialize`` rule draws, per run, a start delay for each actor (the requests named by
+  the actions' arguments): an actor's actions are left out of the choice until that many ticks
+  have passed, unless nothing else is enabled. This is swarm testing for arrival times: races
+  at a timing boundary ("B arrives after A's lock expired") become likely instead of rare,
+  while every run remains a run of the model, and delays shrink towards zero;
 - one rule, ``rest``, runs only in quiescent states (nothing but clock stutter is possible),
   where ``EVENTUALLY`` properties are judged;
 - an invariant judges every ``ALWAYS`` property, and notes ``SOMETIMES`` witnesses, in every
@@ -27,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -36,6 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -52,6 +59,8 @@ from traces.trace import Trace
 ENGINE = "stateful"
 DEFAULT_EXAMPLES = 200
 DEFAULT_STEPS = 60
+# Per run, actors' arrivals are held back by up to one of these many ticks.
+DELAY_SPREADS = (0, 1, 2, 3, 4, 6, 8, 12, 16)
 
 
 class PropertyViolation(AssertionError):
@@ -80,6 +89,8 @@ def machine_for(model: TransitionSystem[Any, Any],
     eventually = [p for p in props if p.kind is Kind.EVENTUALLY]
     initials = model.initial_states()
 
+    actors = sorted({_actor(a) for a in model.candidate_actions()} - {()})
+
     class ModelMachine(CountingMachine):
         runs = 0
 
@@ -89,21 +100,33 @@ def machine_for(model: TransitionSystem[Any, Any],
             self.initial = 0
             self.state = initials[0]
             self.actions: list[Action] = []
+            self.ticks = 0
+            self.delays: dict[tuple[Any, ...], int] = {}
 
-        @precondition(lambda self: len(initials) > 1 and not self.actions)
-        @rule(index=st.integers(min_value=0, max_value=max(len(initials) - 1, 0)))
-        def choose_initial(self, index: int) -> None:
+        @initialize(index=st.integers(min_value=0, max_value=len(initials) - 1),
+                    data=st.data())
+        def start(self, index: int, data: st.DataObject) -> None:
             self.initial, self.state = index, initials[index]
+            spread = data.draw(st.sampled_from(DELAY_SPREADS), label="delay spread")
+            delays = data.draw(st.lists(st.integers(min_value=0, max_value=spread),
+                                        min_size=len(actors), max_size=len(actors)),
+                               label="delays")
+            self.delays = dict(zip(actors, delays, strict=True))
 
         @rule(data=st.data())
         def step(self, data: st.DataObject) -> None:
-            choices = enabled_actions(model, self.state)
-            action = data.draw(st.sampled_from(choices), label="action")
+            enabled = enabled_actions(model, self.state)
+            if not enabled:
+                return  # the model's horizon stopped the clock: the run can only stand still
+            due = [a for a in enabled if self.delays.get(_actor(a), 0) <= self.ticks]
+            action = data.draw(st.sampled_from(due or enabled), label="action")
             self.state = model.apply(self.state, action)
             check_domain(model, self.state, after=action)
             self.actions.append(action)
+            self.ticks += 1 if action.advances_time else 0
 
-        @precondition(lambda self: bool(eventually) and is_quiescent(model, self.state))
+        @precondition(lambda self: bool(eventually) and is_quiescent(model, self.state)
+                      and not model.truncated(self.state))
         @rule()
         def rest(self) -> None:
             observation = model.observe(self.state)
@@ -188,6 +211,11 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
     what = "witness found" if prop.kind is Kind.SOMETIMES else "violation found"
     return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
                   f"no {what} in {machine.runs} runs of up to {max_steps} steps")
+
+
+def _actor(action: Action) -> tuple[Any, ...]:
+    """Who takes ``action``: its arguments (``(0,)`` for ``WinLock(r=0)``; ``()`` for ticks)."""
+    return tuple(getattr(action, f.name) for f in dataclasses.fields(action))
 
 
 def _identifier(name: str) -> str:

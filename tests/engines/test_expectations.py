@@ -1,0 +1,104 @@
+"""Every row of the expectations table, checked by the explicit engine and (for violations)
+by the stateful engine, whose shrunk trace must replay and violate the same property."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+from hypothesis import settings
+
+from engines import explicit, stateful
+from engines.explicit import Exploration
+from engines.result import Verdict
+from models.registry import build
+from properties import DEFAULT_PROPERTIES, applicable_properties
+from tests.expectations import CASES, Case, case_params, violated_params
+from traces import replay
+
+
+@cache
+def explored(name: str, symmetry: bool) -> Exploration:
+    case = next(c for c in CASES if c.name == name)
+    return explicit.explore(build(case.preset, case.params), symmetry=symmetry)
+
+
+def test_the_table_is_broad_enough() -> None:
+    assert len(CASES) >= 25
+    params = [c.params | {"preset": c.preset} for c in CASES]
+    assert any(c.expect["ONE"].verdict == "violated" and c.preset.startswith("lock") for c in CASES)
+    assert {"lock-del", "lock-cad", "none", "singleflight", "stack", "stack-recheck"} <= {
+        p["preset"] for p in params}
+    assert any(p.get("recheck") for p in params) and any(p.get("nodes", 2) > 1 for p in params)
+    assert any(p.get("nodes") == 1 for p in params)
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_explicit_verdicts_and_shortest_lengths(case: Case) -> None:
+    model = build(case.preset, case.params)
+    applicable = {p.name for p in applicable_properties(model.observe(model.initial_states()[0]))}
+    assert applicable == {name for name, e in case.expect.items() if e.verdict != "n/a"}
+    results = explicit.check(model, [p for p in DEFAULT_PROPERTIES if p in applicable],
+                             exploration=explored(case.name, False))
+    found = {r.property: (r.verdict.value, len(r.trace) if r.trace else None) for r in results}
+    expected = {name: (e.verdict, e.length) for name, e in case.expect.items()
+                if e.verdict != "n/a"}
+    assert found == expected, case.why
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_state_counts(case: Case) -> None:
+    assert explored(case.name, False).states == case.states
+    assert explored(case.name, True).states == case.symmetric_states
+    assert explored(case.name, True).complete and explored(case.name, False).complete
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_symmetry_keeps_verdicts_and_lengths(case: Case) -> None:
+    model = build(case.preset, case.params)
+    names = [n for n, e in case.expect.items() if e.verdict != "n/a"]
+    reduced = explicit.check(model, names, exploration=explored(case.name, True))
+    for result in reduced:
+        expected = case.expect[result.property]
+        assert result.verdict.value == expected.verdict
+        if result.trace is not None:
+            assert len(result.trace) == expected.length
+            assert replay(result.trace).violation == expected.length
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_maxima_and_their_witnesses(case: Case) -> None:
+    model = build(case.preset, case.params)
+    for quantity, value in case.max.items():
+        found = explicit.maximise(model, quantity, exploration=explored(case.name, False))
+        assert found.value == value
+        final = replay(found.trace).states[-1]
+        observation = model.observe(final)
+        reached = observation.rebuilding if quantity == "concurrent_rebuilds" \
+            else observation.rebuild_starts
+        assert reached == value
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_explicit_traces_replay_to_their_violation(case: Case) -> None:
+    model = build(case.preset, case.params)
+    names = [n for n, e in case.expect.items() if e.verdict in ("violated", "holds")]
+    for result in explicit.check(model, names, exploration=explored(case.name, False)):
+        if result.trace is None:
+            continue
+        replayed = replay(result.trace)
+        # the trace ends exactly where the property first fails (or is first witnessed)
+        assert replayed.violation == len(result.trace)
+
+
+@pytest.mark.parametrize(("case", "prop"), violated_params())
+def test_stateful_engine_finds_every_violation(case: Case, prop: str) -> None:
+    model = build(case.preset, case.params)
+    result = stateful.check(model, [prop], max_examples=settings().max_examples,
+                            max_steps=settings().stateful_step_count)[0]
+    assert result.verdict is Verdict.VIOLATED, result.detail
+    assert result.trace is not None and result.trace.engine == "stateful"
+    replayed = replay(result.trace)
+    assert replayed.violation == len(result.trace)
+    # breadth-first search found the shortest; random search cannot beat it
+    assert len(result.trace) >= case.expect[prop].length  # type: ignore[operator]

@@ -1,0 +1,59 @@
+"""The expectations table (``traces/expectations/*.toml``) as test parameters."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXPECTATIONS = Path(__file__).resolve().parents[1] / "traces" / "expectations"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One property's expected verdict and, where a trace is expected, its length."""
+
+    verdict: str
+    length: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> Expected:
+        verdict, _, length = text.partition(" ")
+        return cls(verdict, int(length) if length else None)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    why: str
+    preset: str
+    params: dict[str, Any]
+    states: int
+    symmetric_states: int
+    max: dict[str, int]
+    expect: dict[str, Expected]
+
+
+def load_cases() -> list[Case]:
+    cases = []
+    for path in sorted(EXPECTATIONS.glob("*.toml")):
+        for row in tomllib.loads(path.read_text(encoding="utf-8"))["case"]:
+            expect = {name: Expected.parse(text) for name, text in row["expect"].items()}
+            cases.append(Case(row["name"], row["why"], row["preset"], dict(row["params"]),
+                              row["states"], row["symmetric_states"], dict(row["max"]), expect))
+    return cases
+
+
+CASES = load_cases()
+
+
+def case_params() -> list[Any]:
+    return [pytest.param(case, id=case.name) for case in CASES]
+
+
+def violated_params() -> list[Any]:
+    return [pytest.param(case, prop, id=f"{case.name}-{prop}")
+            for case in CASES for prop, e in case.expect.items() if e.verdict == "violated"]
