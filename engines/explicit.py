@@ -238,27 +238,33 @@ def _judge(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]
 
 
 def _judge_eventually(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]:
+    """Fair runs end in bottom strongly connected components. The property is violated if one
+    of them holds a state breaking it; the trace leads to the first *doomed* state, from which
+    every fair continuation ends in such a component (the point of no return)."""
     if not ex.complete:
         return Verdict.UNKNOWN, None, f"{ex.stop_reason}; progress needs the whole graph"
     model = ex.model
     condensed = nx.condensation(ex.graph)
-    members = condensed.graph["mapping"]
-    bad_components = set()
-    cut_by_horizon = False
+    good, bad, cut_by_horizon = set(), set(), False
     for component in condensed:
         if condensed.out_degree(component) != 0:
             continue
         states = condensed.nodes[component]["members"]
         if all(prop.predicate(model.observe(s)) for s in states):
-            continue
-        if any(s in ex.truncated for s in states):
+            good.add(component)
+        elif any(s in ex.truncated for s in states):
             cut_by_horizon = True  # an artefact of the bound, not a run that truly rests
-            continue
-        bad_components.add(component)
-    if bad_components:
-        stuck = next(s for s in ex.graph if members[s] in bad_components)
-        note = "after the last step the run can only stay in states where the property fails"
-        return Verdict.VIOLATED, ex.trace_to(stuck, prop.name, note), ""
+            good.add(component)
+        else:
+            bad.add(component)
+    if bad:
+        hopeful = set(good)
+        for component in good:
+            hopeful |= nx.ancestors(condensed, component)
+        members = condensed.graph["mapping"]
+        doomed = next(s for s in ex.graph if members[s] not in hopeful)
+        note = "from the last state on, every fair run ends with the property false"
+        return Verdict.VIOLATED, ex.trace_to(doomed, prop.name, note), ""
     if cut_by_horizon:
         return (Verdict.UNKNOWN, None,
                 f"only runs cut short by the bound fail it: {_horizon_note(ex)}")

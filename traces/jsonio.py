@@ -23,6 +23,7 @@ from typing import Any
 from models.core import Action, parse_action
 from models.errors import HerdproofError
 from models.registry import resolve
+from properties import property_named
 from traces.replay import model_for, replay
 from traces.trace import Trace, TraceFormatError
 
@@ -63,11 +64,18 @@ def trace_from_dict(data: object) -> Trace:
     _expect(isinstance(params, Mapping), "params", "must be an object of name: value")
     prop = data.get("property")
     _expect(prop is None or isinstance(prop, str), "property", "must be a name or null")
+    if prop is not None:
+        try:
+            property_named(str(prop))
+        except HerdproofError as exc:
+            raise TraceFormatError(f"trace field `property`: {exc}") from None
     engine = data.get("engine")
     _expect(engine is None or isinstance(engine, str), "engine", "must be a name or null")
     initial = data.get("initial", 0)
     _expect(isinstance(initial, int) and not isinstance(initial, bool), "initial",
             "must be an integer")
+    extra = data.get("extra", {})
+    _expect(isinstance(extra, Mapping), "extra", "must be an object")
     raw_actions = data.get("actions")
     _expect(isinstance(raw_actions, list), "actions", "must be a list")
     try:
@@ -76,6 +84,9 @@ def trace_from_dict(data: object) -> Trace:
         raise TraceFormatError(f"trace field `policy`/`params`: {exc}") from None
     skeleton = Trace(policy_name, full_params, ())
     model = model_for(skeleton)
+    count = len(model.initial_states())
+    _expect(0 <= initial < count, "initial",
+            f"must number one of the model's {count} initial state(s), from 0")
     actions = []
     for index, item in enumerate(raw_actions, start=1):  # type: ignore[arg-type]
         where = f"actions[{index - 1}]"
@@ -89,7 +100,7 @@ def trace_from_dict(data: object) -> Trace:
             raise TraceFormatError(f"trace field `{where}`: {exc}") from None
     return Trace(policy_name, full_params, tuple(actions), property=prop, engine=engine,
                  initial=initial, note=str(data.get("note", "")),
-                 extra=dict(data.get("extra", {})))
+                 extra=dict(extra))
 
 
 def write_trace(trace: Trace, path: Path) -> Path:

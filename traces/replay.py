@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
+
 from models.core import TransitionSystem, check_domain, successors
 from models.errors import HerdproofError
 from models.registry import build
@@ -87,7 +89,7 @@ def _first_violation(trace: Trace, model: TransitionSystem[Any, Any],
     prop = property_named(trace.property)
     if prop.kind is Kind.EVENTUALLY:
         last = len(states) - 1
-        return last if rests_failing(model, states[last], prop) else None
+        return last if doomed(model, states[last], prop) else None
     for index, state in enumerate(states):
         value = prop.predicate(model.observe(state))
         if (prop.kind is Kind.SOMETIMES) == bool(value):
@@ -95,38 +97,30 @@ def _first_violation(trace: Trace, model: TransitionSystem[Any, Any],
     return None
 
 
-def rests_failing(model: TransitionSystem[Any, Any], state: Any, prop: Property,
-                  limit: int = 100_000) -> bool:
-    """True if a fair run that reaches ``state`` stays, from then on, in a bottom strongly
-    connected component of the state graph where ``prop`` fails somewhere.
+def doomed(model: TransitionSystem[Any, Any], state: Any, prop: Property,
+           limit: int = 200_000) -> bool:
+    """True if every fair run from ``state`` comes to rest where ``prop`` fails.
 
-    Everything reachable from ``state`` is explored (at most ``limit`` states; beyond that the
-    answer is ``False``): ``state`` must be able to return from every one of them, and one of
-    them must break the predicate.
+    Fair runs end in the bottom strongly connected components of the state graph; ``state`` is
+    doomed when every such component reachable from it contains a state breaking the predicate.
+    Everything reachable from ``state`` is explored (beyond ``limit`` states the answer is
+    ``False``: no claim is made).
     """
-    seen = {state: None}
+    graph = nx.DiGraph()
+    graph.add_node(state)
     frontier = [state]
-    edges: dict[Any, list[Any]] = {}
     while frontier:
         current = frontier.pop()
-        edges[current] = [nxt for _, nxt in successors(model, current)]
-        for nxt in edges[current]:
-            if nxt not in seen:
-                if len(seen) >= limit:
+        for _, nxt in successors(model, current):
+            if nxt not in graph:
+                if graph.number_of_nodes() >= limit:
                     return False
-                seen[nxt] = None
                 frontier.append(nxt)
-    back = {state}
-    changed = True
-    while changed:
-        changed = False
-        for source, targets in edges.items():
-            if source not in back and any(t in back for t in targets):
-                back.add(source)
-                changed = True
-    if len(back) != len(seen):
-        return False  # some continuation leaves for good: not where fair runs rest
-    return any(not prop.predicate(model.observe(s)) for s in seen)
+            graph.add_edge(current, nxt)
+    condensed = nx.condensation(graph)
+    bottoms = [c for c in condensed if condensed.out_degree(c) == 0]
+    return all(any(not prop.predicate(model.observe(s)) for s in condensed.nodes[c]["members"])
+               for c in bottoms)
 
 
 def _short(model: TransitionSystem[Any, Any], state: Any) -> str:

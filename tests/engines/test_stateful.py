@@ -1,0 +1,63 @@
+"""engines/stateful.py: the generated Hypothesis machine, as an engine and as a TestCase."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import settings
+
+from engines import stateful
+from engines.result import Verdict
+from models.registry import build
+from traces import replay
+
+RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
+
+# The generated machine is an ordinary Hypothesis test in the suite: it walks the safe
+# configuration and fails if any step breaks ONE, NOFOREIGN, or ends a run unserved.
+SafeStackMachine = stateful.machine_for(
+    build("stack-recheck", {"nodes": 2, "per_node": 1, "ex": 2, "rebuild": 2}),
+    ["ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED"])
+TestSafeStack = SafeStackMachine.TestCase
+TestSafeStack.settings = settings(max_examples=60, stateful_step_count=30)
+
+
+def test_unsafe_machine_fails_as_a_test_case() -> None:
+    machine = stateful.machine_for(build("lock-cad", RACE), ["ONE"])
+    with pytest.raises(stateful.PropertyViolation, match="ONE violated") as caught:
+        machine.TestCase("runTest").runTest()
+    assert "replay with: [" in str(caught.value)
+    assert replay(caught.value.trace).violation == len(caught.value.trace)
+
+
+def test_holding_property_is_unknown_with_the_number_of_runs() -> None:
+    result = stateful.check(build("lock-cad", RACE), ["NOFOREIGN"], max_examples=20,
+                            max_steps=20)[0]
+    assert result.verdict is Verdict.UNKNOWN and result.trace is None
+    assert "no violation found in" in result.detail and "runs of up to 20 steps" in result.detail
+
+
+def test_sometimes_property_holds_with_a_witness() -> None:
+    result = stateful.check(build("lock-cad", RACE), ["REFILL"], max_examples=50)[0]
+    assert result.verdict is Verdict.HOLDS and result.trace is not None
+    assert replay(result.trace).violation == len(result.trace) == 6
+
+
+def test_hypothesis_shrinker_can_be_used_too() -> None:
+    result = stateful.check(build("none", {"nodes": 2, "per_node": 2}), ["ONE"],
+                            max_examples=30, hypothesis_shrink=True)[0]
+    assert result.verdict is Verdict.VIOLATED and result.trace is not None
+    assert len(result.trace) == 2
+
+
+def test_served_is_judged_when_runs_come_to_rest() -> None:
+    result = stateful.check(build("stack", {"nodes": 1, "per_node": 2}), ["SERVED"],
+                            max_examples=30, max_steps=40)[0]
+    assert result.verdict is Verdict.UNKNOWN  # every run rests served, so nothing is found
+
+
+def test_same_question_same_answer() -> None:
+    model = build("lock-del", {"nodes": 1, "per_node": 3, "ex": 2, "rebuild": 3})
+    first = stateful.check(model, ["NOFOREIGN"], max_examples=100)[0]
+    second = stateful.check(model, ["NOFOREIGN"], max_examples=100)[0]
+    assert first.trace is not None and second.trace is not None
+    assert first.trace.actions == second.trace.actions
