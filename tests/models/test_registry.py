@@ -1,0 +1,55 @@
+"""models/registry.py and models/params.py: presets, parameter parsing, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.errors import InvalidParameter, UnknownParameter, UnknownPolicy
+from models.registry import POLICIES, PRESETS, build, resolve
+
+
+def test_presets_of_the_lesson() -> None:
+    assert set(PRESETS) == {"none", "singleflight", "lock-del", "lock-cad", "stack",
+                            "stack-recheck"}
+    expected = {
+        "none": (False, False), "singleflight": (True, False), "lock-del": (False, True),
+        "lock-cad": (False, True), "stack": (True, True), "stack-recheck": (True, True)}
+    for name, (sf, lock) in expected.items():
+        _, params = resolve(name)
+        assert (params["singleflight"], params["lock"]) == (sf, lock), name
+    assert resolve("lock-del")[1]["release"] == "del"
+    assert resolve("stack")[1]["release"] == "cad" and not resolve("stack")[1]["recheck"]
+    assert resolve("stack-recheck")[1]["recheck"]
+
+
+def test_overrides_win_over_presets_and_strings_are_parsed() -> None:
+    _, params = resolve("stack", {"ex": "7", "lock": "off", "release": "del"})
+    assert params["ex"] == 7 and params["lock"] is False and params["release"] == "del"
+    assert resolve("stack", {"lock": "ON"})[1]["lock"] is True
+
+
+def test_every_parameter_has_a_default_and_builds() -> None:
+    for spec in POLICIES.values():
+        assert build(spec.name).candidate_actions()
+
+
+@pytest.mark.parametrize(("overrides", "error", "message"), [
+    ({"ex": 0}, InvalidParameter, "parameter `ex` of stack must be at least 1"),
+    ({"nodes": 0}, InvalidParameter, "parameter `nodes` of stack must be at least 1"),
+    ({"per_node": "-1"}, InvalidParameter, "must be at least 1"),
+    ({"ex": "soon"}, InvalidParameter, "parameter `ex` of stack must be an integer"),
+    ({"ex": True}, InvalidParameter, "is an integer, not a switch"),
+    ({"lock": "maybe"}, InvalidParameter, "is a switch: write on or off"),
+    ({"release": "unlink"}, InvalidParameter, "must be one of del, cad"),
+    ({"colour": 1}, UnknownParameter, "stack has no parameter `colour`"),
+])
+def test_bad_parameters_name_the_cause(overrides: dict[str, object], error: type[Exception],
+                                       message: str) -> None:
+    with pytest.raises(error, match=message):
+        resolve("stack", overrides)
+
+
+def test_unknown_policy_lists_the_choices() -> None:
+    with pytest.raises(UnknownPolicy, match="unknown policy or preset `redlock`; choose one "
+                                            "of: lock-cad, lock-del, none"):
+        build("redlock")
