@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from models import redis_lock, singleflight
+from models import cache, redis_lock, singleflight
 from models.clock import Tick
 from models.core import Action
 from models.observation import Observation
@@ -217,6 +217,12 @@ class WakeMiss(Action):
     r: int
 
 
+# The program counter each request action requires (the first conjunct of its guard).
+_PC_OF: dict[type[Action], int] = {
+    Hit: IDLE, Miss: IDLE, JoinFlight: MISSED, LeadFlight: MISSED, WinLock: READY,
+    LoseLock: READY, RecheckHit: RECHECK, RecheckMiss: RECHECK, Finish: REBUILDING,
+    WakeHit: SLEEPING, WakeMiss: SLEEPING}
+
 ACTION_TYPES: tuple[type[Action], ...] = (
     Tick, Hit, Miss, JoinFlight, LeadFlight, WinLock, LoseLock, RecheckHit, RecheckMiss,
     Finish, WakeHit, WakeMiss)
@@ -238,7 +244,7 @@ class StackModel:
         n = self.cfg.requests
         return (StackState(pc=(IDLE,) * n, timer=(0,) * n,
                            flights=(NO_LEADER,) * self.cfg.nodes, lock=RedisLock(),
-                           cache_filled=False, starts=0, foreign=False, t=0),)
+                           cache_filled=cache.EXPIRED, starts=0, foreign=False, t=0),)
 
     def candidate_actions(self) -> tuple[Action, ...]:
         return self._actions
@@ -251,12 +257,14 @@ class StackModel:
             return self._tick_enabled(s)
         r: int = a.r  # type: ignore[attr-defined]
         pc = s.pc[r]
+        if isinstance(pc, int) and pc != _PC_OF[type(a)]:
+            return False  # concrete fast path: every guard below starts with this conjunct
         node = self.cfg.node_of(r)
         match a:
             case Hit():
-                return all_of(pc == IDLE, s.cache_filled)
+                return all_of(pc == IDLE, cache.hits(s.cache_filled))
             case Miss():
-                return all_of(pc == IDLE, negate(s.cache_filled))
+                return all_of(pc == IDLE, cache.misses(s.cache_filled))
             case JoinFlight():
                 return all_of(pc == MISSED, singleflight.in_flight(s.flights, node))
             case LeadFlight():
@@ -266,15 +274,15 @@ class StackModel:
             case LoseLock():
                 return all_of(pc == READY, negate(redis_lock.is_free(s.lock)))
             case RecheckHit():
-                return all_of(pc == RECHECK, s.cache_filled)
+                return all_of(pc == RECHECK, cache.hits(s.cache_filled))
             case RecheckMiss():
-                return all_of(pc == RECHECK, negate(s.cache_filled))
+                return all_of(pc == RECHECK, cache.misses(s.cache_filled))
             case Finish():
                 return all_of(pc == REBUILDING, s.timer[r] == self.cfg.rebuild)
             case WakeHit():
-                return all_of(pc == SLEEPING, s.timer[r] == 0, s.cache_filled)
+                return all_of(pc == SLEEPING, s.timer[r] == 0, cache.hits(s.cache_filled))
             case WakeMiss():
-                return all_of(pc == SLEEPING, s.timer[r] == 0, negate(s.cache_filled))
+                return all_of(pc == SLEEPING, s.timer[r] == 0, cache.misses(s.cache_filled))
         raise TypeError(f"stack has no action {a!r}")
 
     def apply(self, s: StackState, a: Action) -> StackState:
@@ -303,7 +311,7 @@ class StackModel:
             case RecheckMiss():
                 return self._start_rebuild(s, r)
             case Finish():
-                filled = replace(self._release(s, r), cache_filled=True)
+                filled = replace(self._release(s, r), cache_filled=cache.fill())
                 return self._end(filled, r, GOT_VALUE)
             case WakeHit():
                 return self._end(s, r, GOT_VALUE)
