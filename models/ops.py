@@ -46,31 +46,23 @@ def _z3() -> Any:
 
 def all_of(*conditions: Bool) -> Bool:
     """Conjunction: ``True`` when every condition holds (``True`` for none)."""
-    result = True
-    for c in conditions:
-        if c is True:
-            continue
-        if c is False:
-            result = False
-        elif is_symbolic(c):
-            return _z3().And(*conditions)
-        elif not c:
-            result = False
-    return result
+    return _fold(conditions, absorbing=False, symbolic="And")
 
 
 def any_of(*conditions: Bool) -> Bool:
     """Disjunction: ``True`` when some condition holds (``False`` for none)."""
-    result = False
+    return _fold(conditions, absorbing=True, symbolic="Or")
+
+
+def _fold(conditions: tuple[Bool, ...], absorbing: bool, symbolic: str) -> Bool:
+    """``absorbing`` decides the result as soon as one condition has it (``False`` for a
+    conjunction); any z3 term among the conditions makes the whole a z3 ``And``/``Or``."""
+    result = not absorbing
     for c in conditions:
-        if c is False:
-            continue
-        if c is True:
-            result = True
-        elif is_symbolic(c):
-            return _z3().Or(*conditions)
-        elif c:
-            result = True
+        if c is not True and c is not False and is_symbolic(c):
+            return getattr(_z3(), symbolic)(*conditions)
+        if bool(c) is absorbing:
+            result = absorbing
     return result
 
 
