@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # e.g. --trace-dir or --dot naming a path that cannot be written
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"herdproof: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return code
 
 
@@ -114,7 +118,7 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
 def _instance(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     policy, params = resolve(args.policy, _overrides(args.param))
     for name, value in (("max-states", args.max_states), ("max-seconds", args.max_seconds)):
-        if value is not None and value <= 0:
+        if value is not None and not value > 0:  # `not >` also rejects nan
             raise InvalidParameter(f"--{name} must be positive, got {value}")
     return policy, params, build(args.policy, params)
 
@@ -122,7 +126,7 @@ def _instance(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
 # -- commands -------------------------------------------------------------------------------
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    data = {
+    data: dict[str, list[dict[str, Any]]] = {
         "policies": [{"name": spec.name, "summary": spec.summary, "params": [
             {"name": p.name, "default": p.default, "values": p.describe_range(), "help": p.help}
             for p in spec.params]} for spec in POLICIES.values()],
