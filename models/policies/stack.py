@@ -367,13 +367,12 @@ class StackModel:
         flight leaders are then renamed to follow the sorted order.
         """
         cfg = self.cfg
-
-        def key(r: int) -> tuple[int, int, bool, bool]:
-            node = cfg.node_of(r)
-            return (s.pc[r], s.timer[r], s.lock.owner == r, s.flights[node] == r)
-
-        nodes = sorted(range(cfg.nodes), key=lambda n: sorted(key(r) for r in cfg.requests_of(n)))
-        order = [r for n in nodes for r in sorted(cfg.requests_of(n), key=key)]
+        keys = [(s.pc[r], s.timer[r], s.lock.owner == r, s.flights[cfg.node_of(r)] == r)
+                for r in range(cfg.requests)]
+        members = [sorted(cfg.requests_of(n), key=keys.__getitem__) for n in range(cfg.nodes)]
+        node_keys = [[keys[r] for r in rs] for rs in members]
+        nodes = sorted(range(cfg.nodes), key=node_keys.__getitem__)
+        order = [r for n in nodes for r in members[n]]
         new_id = {old: new for new, old in enumerate(order)}
         return StackState(
             pc=tuple(s.pc[r] for r in order),
