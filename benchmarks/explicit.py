@@ -9,7 +9,7 @@ exploration is timed (building the state graph), not judging properties on it.
 
 Run it from the repository root::
 
-    python benchmarks/explicit.py                    # full run, up to 60 s per instance
+    python benchmarks/explicit.py                    # full run, up to 120 s per instance
     python benchmarks/explicit.py --max-seconds 20   # tighter per-instance time limit
     python benchmarks/explicit.py --quick            # a few seconds: small instances only
     python benchmarks/explicit.py --preset stack     # one preset only
@@ -87,7 +87,7 @@ def format_table(rows: Sequence[Row]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--max-seconds", type=float, default=None,
-                        help="time limit per exploration (default 60, or 10 with --quick)")
+                        help="time limit per exploration (default 120, or 10 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help=f"only {', '.join(f'{n}x{p}' for n, p in QUICK_SIZES)}")
     parser.add_argument("--preset", action="append", dest="presets", choices=sorted(PRESETS),
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     max_seconds = args.max_seconds
     if max_seconds is None:
-        max_seconds = QUICK_SECONDS if args.quick else 60.0
+        max_seconds = QUICK_SECONDS if args.quick else 120.0
     if not max_seconds > 0:
         parser.error("--max-seconds must be positive")
     sizes = QUICK_SIZES if args.quick else SIZES

@@ -32,7 +32,6 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -50,7 +49,14 @@ from hypothesis.stateful import (
 )
 
 from engines.result import Result, Verdict
-from models.core import Action, TransitionSystem, check_domain, enabled_actions, is_quiescent
+from models.core import (
+    Action,
+    TransitionSystem,
+    actor_of,
+    check_domain,
+    enabled_actions,
+    is_quiescent,
+)
 from models.errors import HerdproofError
 from properties import Kind, Property, property_named
 from traces.minimise import minimise
@@ -89,7 +95,7 @@ def machine_for(model: TransitionSystem[Any, Any],
     eventually = [p for p in props if p.kind is Kind.EVENTUALLY]
     initials = model.initial_states()
 
-    actors = sorted({_actor(a) for a in model.candidate_actions()} - {()})
+    actors = sorted({actor_of(a) for a in model.candidate_actions()} - {()})
 
     class ModelMachine(CountingMachine):
         runs = 0
@@ -118,7 +124,7 @@ def machine_for(model: TransitionSystem[Any, Any],
             enabled = enabled_actions(model, self.state)
             if not enabled:
                 return  # the model's horizon stopped the clock: the run can only stand still
-            due = [a for a in enabled if self.delays.get(_actor(a), 0) <= self.ticks]
+            due = [a for a in enabled if self.delays.get(actor_of(a), 0) <= self.ticks]
             action = data.draw(st.sampled_from(due or enabled), label="action")
             self.state = model.apply(self.state, action)
             check_domain(model, self.state, after=action)
@@ -211,11 +217,6 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
     what = "witness found" if prop.kind is Kind.SOMETIMES else "violation found"
     return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
                   f"no {what} in {machine.runs} runs of up to {max_steps} steps")
-
-
-def _actor(action: Action) -> tuple[Any, ...]:
-    """Who takes ``action``: its arguments (``(0,)`` for ``WinLock(r=0)``; ``()`` for ticks)."""
-    return tuple(getattr(action, f.name) for f in dataclasses.fields(action))
 
 
 def _identifier(name: str) -> str:

@@ -14,6 +14,7 @@ the explicit search, the Hypothesis state machine and the z3 encoding all call
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -128,6 +129,14 @@ def check_domain(model: TransitionSystem[S, A], s: S, after: Action | None = Non
 def is_quiescent(model: TransitionSystem[S, A], s: S) -> bool:
     """True if no enabled action changes ``s`` (only the clock may stutter): a run may rest."""
     return all(nxt == s for _, nxt in successors(model, s))
+
+
+def actor_of(action: Action) -> tuple[Any, ...]:
+    """Who takes ``action``: its arguments (``(0,)`` for ``WinLock(r=0)``, ``()`` for ``Tick()``).
+
+    Engines use it to treat one request's steps together (arrival delays, trace shrinking).
+    """
+    return tuple(getattr(action, f.name) for f in dataclasses.fields(action))
 
 
 def parse_action(model: TransitionSystem[Any, A], name: str, args: Mapping[str, Any]) -> A:

@@ -2,9 +2,10 @@
 
 Engines that search breadth-first (the explicit engine) return shortest traces already. Random
 search (the stateful engine) and hand-made traces carry detours; :func:`minimise` removes them by
-deleting chunks of steps, halving the chunk size down to single steps (delta debugging), keeping
-every candidate that still replays and still violates (or, for ``SOMETIMES``, still witnesses)
-the trace's property, and cutting each accepted candidate at its first violating state.
+deleting every step of one actor (a request that is not part of the race), or all of its steps
+from some point on, and then chunks of steps, halving the chunk size down to single steps (delta
+debugging). A candidate is kept when it still replays and still violates (or, for
+``SOMETIMES``, still witnesses) the trace's property, and is cut at its first violating state.
 
 Every candidate is checked by replaying it through the model, so the result is always a real run.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from models.core import Action, TransitionSystem
+from models.core import Action, TransitionSystem, actor_of
 from traces.replay import ReplayError, model_for, replay
 from traces.trace import Trace
 
@@ -31,6 +32,7 @@ def minimise(trace: Trace, model: TransitionSystem[Any, Any] | None = None) -> T
     current = _cut(trace, model)
     if current is None:
         raise ValueError(f"the trace does not show {trace.property}; nothing to minimise")
+    current = _drop_actors(current, model)
     chunk = max(len(current.actions) // 2, 1)
     while chunk >= 1:
         improved = False
@@ -45,6 +47,27 @@ def minimise(trace: Trace, model: TransitionSystem[Any, Any] | None = None) -> T
         if not improved:
             chunk //= 2
     return current
+
+
+def _drop_actors(trace: Trace, model: TransitionSystem[Any, Any]) -> Trace:
+    """Remove whole actors, or an actor's steps from its k-th on, while the trace still shows
+    its property: the steps of a bystander are scattered, so chunk deletion misses them."""
+    improved = True
+    while improved:
+        improved = False
+        actors = dict.fromkeys(actor_of(a) for a in trace.actions if actor_of(a))
+        for actor in actors:
+            positions = [i for i, a in enumerate(trace.actions) if actor_of(a) == actor]
+            for first in range(len(positions)):
+                dropped = set(positions[first:])
+                actions = tuple(a for i, a in enumerate(trace.actions) if i not in dropped)
+                shorter = _cut(replace(trace, actions=actions), model)
+                if shorter is not None:
+                    trace, improved = shorter, True
+                    break
+            if improved:
+                break
+    return trace
 
 
 def _cut(trace: Trace, model: TransitionSystem[Any, Any]) -> Trace | None:
