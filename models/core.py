@@ -15,7 +15,7 @@ the explicit search, the Hypothesis state machine and the z3 encoding all call
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -36,6 +36,14 @@ class Action:
 
 S = TypeVar("S")
 A = TypeVar("A", bound=Action)
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A named predicate over states, written with :mod:`models.ops`."""
+
+    name: str
+    holds: Callable[[Any], Bool]
 
 
 class TransitionSystem(Protocol[S, A]):
@@ -91,6 +99,15 @@ class TransitionSystem(Protocol[S, A]):
 
     def action_types(self) -> Mapping[str, type[A]]:
         """Action classes by name, for reading actions back from a trace file."""
+        ...
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        """Candidate strengthening invariants for induction proofs (may be empty).
+
+        They are candidates, not claims: the SMT engine keeps only those it can show to be
+        inductive for the instance at hand (Houdini), so a candidate that is false under some
+        parameters is simply dropped there.
+        """
         ...
 
 

@@ -26,7 +26,9 @@ _FALSE = {"off", "false", "no", "0"}
 class Param:
     """One parameter of a policy.
 
-    ``kind`` is ``int``, ``bool`` (written on/off) or ``str`` (one of ``choices``).
+    ``kind`` is ``int``, ``bool`` (written on/off) or ``str`` (one of ``choices``). A ``timing``
+    parameter is a duration the model only compares and adds, so the SMT engine may leave it
+    symbolic; structural parameters (fleet size, switches, the horizon) are always concrete.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Param:
     help: str
     minimum: int | None = None
     choices: tuple[str, ...] = ()
+    timing: bool = False
 
     def describe_range(self) -> str:
         """How a valid value looks, for messages and ``herdproof list``."""

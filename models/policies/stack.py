@@ -36,15 +36,15 @@ freed lock, or leads a new flight, and rebuilds again).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from models import cache, redis_lock, singleflight
 from models.clock import Tick
-from models.core import Action
+from models.core import Action, Invariant
 from models.observation import Observation
-from models.ops import Bool, Int, all_of, any_of, count, ite, maximum, negate, set_at
+from models.ops import Bool, Int, all_of, any_of, count, implies, ite, maximum, negate, set_at
 from models.params import Param, ParamValue
 from models.redis_lock import NO_OWNER, RedisLock, Release
 from models.singleflight import NO_LEADER
@@ -57,10 +57,10 @@ PARAMS: tuple[Param, ...] = (
     Param("release", str, "cad", "DEL lock (del) or owner-checked compare-and-delete (cad)",
           choices=("del", "cad")),
     Param("recheck", bool, False, "GET the cache again after winning the lock / leading"),
-    Param("ex", int, 3, "lock expiry in ticks (Redis EX)", minimum=1),
-    Param("rebuild", int, 2, "rebuild duration in ticks", minimum=1),
+    Param("ex", int, 3, "lock expiry in ticks (Redis EX)", minimum=1, timing=True),
+    Param("rebuild", int, 2, "rebuild duration in ticks", minimum=1, timing=True),
     Param("wait", int, 1, "ticks a request that lost the lock sleeps before GETting again",
-          minimum=0),
+          minimum=0, timing=True),
     Param("horizon", int, 0, "bound on the clock in ticks; 0 = unbounded (timers are relative)",
           minimum=0),
 )
@@ -358,6 +358,51 @@ class StackModel:
         columns["cache"] = "filled" if s.cache_filled else "empty"
         columns["starts"] = str(s.starts)
         return columns
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        """Candidate facts for induction proofs; the SMT engine keeps the inductive ones.
+
+        - lock-holder: a request re-checking or rebuilding owns the lock (so the lock, while it
+          lives, admits one rebuilder).
+        - lock-life: a rebuilder's lock has ``ex - elapsed`` ticks left (true while the lock
+          outlives the rebuild, i.e. when ``ex >= rebuild``).
+        - fresh-lock: a request re-checking won its lock in this very tick.
+        - leader: a request past the in-process look-up leads its node's flight, and a flight's
+          leader is past the look-up.
+        - starts: rebuild starts are the requests rebuilding now, or one once the cache is full.
+        - no-foreign: no lock has been released by a non-owner.
+        """
+        cfg = self.cfg
+        past_lookup = (READY, RECHECK, REBUILDING, SLEEPING)
+        found: list[Invariant] = []
+
+        def each(check: Callable[[StackState, int], Bool]) -> Callable[[StackState], Bool]:
+            return lambda s: all_of(*(check(s, r) for r in range(cfg.requests)))
+
+        if cfg.lock:
+            found += [
+                Invariant("lock-holder", each(lambda s, r: implies(
+                    any_of(s.pc[r] == RECHECK, s.pc[r] == REBUILDING), s.lock.owner == r))),
+                Invariant("lock-life", each(lambda s, r: implies(
+                    s.pc[r] == REBUILDING, s.lock.remaining + s.timer[r] == cfg.ex))),
+                Invariant("fresh-lock", each(lambda s, r: implies(
+                    s.pc[r] == RECHECK, s.lock.remaining == cfg.ex))),
+                Invariant("no-foreign", lambda s: negate(s.foreign)),
+            ]
+        if cfg.singleflight:
+            found += [
+                Invariant("leader", each(lambda s, r: implies(
+                    any_of(*(s.pc[r] == pc for pc in past_lookup)),
+                    s.flights[cfg.node_of(r)] == r))),
+                Invariant("leader-active", lambda s: all_of(*(
+                    any_of(s.flights[n] == NO_LEADER, *(
+                        all_of(s.flights[n] == r, any_of(*(s.pc[r] == pc for pc in past_lookup)))
+                        for r in cfg.requests_of(n)))
+                    for n in range(cfg.nodes)))),
+            ]
+        found.append(Invariant("starts", lambda s: s.starts == ite(
+            s.cache_filled, 1, count(pc == REBUILDING for pc in s.pc))))
+        return tuple(found)
 
     def canonical(self, s: StackState) -> StackState:
         """Requests of a node are interchangeable, and so are nodes: sort both.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.clock import Tick
-from models.core import Action
+from models.core import Action, Invariant
 from models.observation import Observation
 from models.ops import Bool, all_of, count, ite
 
@@ -74,6 +74,9 @@ class HangingModel:
 
     def truncated(self, s: ToyState) -> bool:
         return False
+
+    def invariants(self) -> tuple[Invariant, ...]:
+        return ()
 
     def action_types(self) -> Mapping[str, type[Action]]:
         return {"Tick": Tick, "Serve": Serve, "Hang": Hang}
