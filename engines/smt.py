@@ -593,7 +593,7 @@ def synthesise(name: str, overrides: Mapping[str, object] | None, param: str,
     (5, 4)
     """
     started = time.perf_counter()
-    policy, params = resolve(name, overrides)
+    policy, _ = resolve(name, overrides)
     spec = {p.name: p for p in POLICIES[policy].params}
     if param not in spec or spec[param].kind is not int:
         raise InvalidParameter(f"`{param}` is not an integer parameter of {policy}")

@@ -15,15 +15,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engines import explicit, stateful
+from engines import explicit, smt, stateful
 from engines.result import Result, Verdict
 from models.errors import HerdproofError, InvalidParameter
 from models.registry import POLICIES, PRESETS, build, resolve
 from properties import DEFAULT_PROPERTIES, QUANTITIES, applicable_properties, property_named
 from traces import read_trace, render_text, replay, write_trace
 
-ENGINES = ("explicit", "stateful")
-EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+ENGINES = ("explicit", "stateful", "smt", "all")
+EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_DISAGREE = 0, 1, 2, 3, 4
 
 
 class UsageError(HerdproofError):
@@ -75,7 +75,25 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--hypothesis-shrink", action="store_true",
                        help="stateful engine: also use Hypothesis's (slow) shrinker")
     check.add_argument("--dot", type=Path, help="explicit engine: write the state graph as DOT")
+    _add_solver_arguments(check)
     check.set_defaults(run=_cmd_check)
+
+    proof = commands.add_parser("prove", help="prove a property for every depth (Z3)")
+    _add_symbolic_arguments(proof)
+    proof.add_argument("--property", required=True, metavar="P", help="an ALWAYS property")
+    proof.set_defaults(run=_cmd_prove)
+
+    synthesis = commands.add_parser("synth", help="the smallest safe value of a parameter (Z3)")
+    _add_symbolic_arguments(synthesis)
+    synthesis.add_argument("--param", required=True, dest="target", metavar="NAME",
+                           help="the parameter to minimise, e.g. ex")
+    synthesis.add_argument("--relative-to", metavar="NAME",
+                           help="find the smallest c with NAME2 >= this + c for all values "
+                                "(both symbolic), e.g. --param ex --relative-to rebuild")
+    synthesis.add_argument("--property", required=True, metavar="P", help="an ALWAYS property")
+    synthesis.add_argument("--upper", type=int, default=64,
+                           help="largest value to try (default 64)")
+    synthesis.set_defaults(run=_cmd_synth)
 
     maximum = commands.add_parser("max", help="the largest value a quantity reaches")
     _add_instance_arguments(maximum)
@@ -92,6 +110,26 @@ def _build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--json", action="store_true")
     rerun.set_defaults(run=_cmd_replay)
     return parser
+
+
+def _add_solver_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--max-k", type=int, default=smt.DEFAULT_MAX_K,
+                         help="smt engine: largest induction depth")
+    command.add_argument("--depth", type=int, default=smt.DEFAULT_BMC_DEPTH,
+                         help="smt engine: bounded model checking depth")
+
+
+def _add_symbolic_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("policy", help="policy or preset name (see `herdproof list`)")
+    # only the short form: `synth --param ex` names the parameter to minimise
+    command.add_argument("-p", action="append", default=[], dest="param", metavar="NAME=VALUE",
+                         help="set a parameter (repeatable)")
+    command.add_argument("--symbolic", default="", metavar="A,B",
+                         help="timing parameters left symbolic, e.g. ex,rebuild")
+    command.add_argument("--assume", action="append", default=[], metavar="CONSTRAINT",
+                         help='linear constraint on parameters, e.g. "ex >= rebuild"')
+    command.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_solver_arguments(command)
 
 
 def _add_instance_arguments(command: argparse.ArgumentParser) -> None:
@@ -169,17 +207,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
                     f"parameters (it needs {', '.join(prop.requires)}; e.g. turn lock=on)")
     else:
         props = list(applicable_properties(observation))
-    if args.engine == "explicit":
-        exploration = explicit.explore(model, symmetry=args.symmetry,
-                                       max_states=args.max_states, max_seconds=args.max_seconds)
-        results = explicit.check(model, props, exploration=exploration)
-        if args.dot:
-            explicit.write_dot(exploration, args.dot)
-    else:
-        if args.examples < 1 or args.steps < 1:
-            raise InvalidParameter("--examples and --steps must be at least 1")
-        results = stateful.check(model, props, max_examples=args.examples,
-                                 max_steps=args.steps, hypothesis_shrink=args.hypothesis_shrink)
+    engines = ("explicit", "stateful", "smt") if args.engine == "all" else (args.engine,)
+    results = [r for engine in engines for r in _run_engine(engine, args, model, props)]
+    conflicts = disagreements(results)
     if args.trace_dir:
         for result in results:
             if result.trace is not None:
@@ -189,7 +219,109 @@ def _cmd_check(args: argparse.Namespace) -> int:
                      "params": params, "results": [r.to_json() for r in results]})
     else:
         _print_check(policy, params, results)
+    if conflicts:
+        for line in conflicts:
+            print(f"herdproof: ENGINES DISAGREE: {line}", file=sys.stderr)
+        print("herdproof: a disagreement is a bug in an engine or the model; please report it "
+              "with this command line", file=sys.stderr)
+        return EXIT_DISAGREE
     return _exit_code(results)
+
+
+def _run_engine(engine: str, args: argparse.Namespace, model: Any,
+                props: list[Any]) -> list[Result]:
+    if engine == "explicit":
+        exploration = explicit.explore(model, symmetry=args.symmetry,
+                                       max_states=args.max_states, max_seconds=args.max_seconds)
+        if args.dot:
+            explicit.write_dot(exploration, args.dot)
+        return explicit.check(model, props, exploration=exploration)
+    if engine == "stateful":
+        if args.examples < 1 or args.steps < 1:
+            raise InvalidParameter("--examples and --steps must be at least 1")
+        return stateful.check(model, props, max_examples=args.examples, max_steps=args.steps,
+                              hypothesis_shrink=args.hypothesis_shrink)
+    if args.max_k < 1 or args.depth < 0:
+        raise InvalidParameter("--max-k must be at least 1 and --depth at least 0")
+    return smt.check(smt.instance(args.policy, _overrides(args.param)), props,
+                     max_k=args.max_k, bmc_depth=args.depth)
+
+
+def disagreements(results: list[Result]) -> list[str]:
+    """Contradictions between engines on the same property: one says it holds and another
+    shows a violation, or two exhaustive engines find shortest traces of different lengths."""
+    found = []
+    for name in dict.fromkeys(r.property for r in results):
+        same = [r for r in results if r.property == name]
+        says = {r.verdict for r in same}
+        if {Verdict.HOLDS, Verdict.VIOLATED} <= says:
+            verdicts = ", ".join(f"{r.engine} says {r.verdict.value}" for r in same)
+            found.append(f"{name}: {verdicts}")
+            continue
+        shortest = {r.engine: len(r.trace) for r in same
+                    if r.engine in ("explicit", "smt") and r.trace is not None}
+        if len(set(shortest.values())) > 1:
+            lengths = ", ".join(f"{e} {n} steps" for e, n in shortest.items())
+            found.append(f"{name}: shortest traces differ ({lengths})")
+    return found
+
+
+def _cmd_prove(args: argparse.Namespace) -> int:
+    inst = smt.instance(args.policy, _overrides(args.param), symbolic=args.symbolic.split(","),
+                        assume=args.assume)
+    if args.max_k < 1:
+        raise InvalidParameter("--max-k must be at least 1")
+    proof = smt.prove(inst, args.property, max_k=args.max_k, bmc_depth=args.depth)
+    if args.json:
+        _print_json(proof.to_json())
+    else:
+        _print_proof(proof)
+    return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(proof.verdict,
+                                                                        EXIT_UNKNOWN)
+
+
+def _print_proof(proof: smt.Proof) -> None:
+    print(f"{proof.property} {proof.verdict.value} for {proof.instance}")
+    if proof.verdict is Verdict.HOLDS:
+        print(f"  by {proof.method} (k={proof.k}) in {proof.seconds:.2f}s, with invariants: "
+              f"{', '.join(proof.invariants) or 'none'}; {len(proof.obligations)} obligations "
+              "discharged, e.g.:")
+        for line in proof.obligations[:4]:
+            print(f"    {line}")
+    elif proof.trace is not None:
+        print(f"  {proof.trace.note}; replayed through the model:\n")
+        print(render_text(replay(proof.trace)), end="")
+    else:
+        print(f"  {proof.detail}")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    overrides = _overrides(args.param)
+    if args.relative_to:
+        found = smt.synthesise_relation(args.policy, overrides, args.target, args.relative_to,
+                                        args.property, max_k=args.max_k)
+    else:
+        if args.symbolic or args.assume:
+            raise InvalidParameter("synth without --relative-to searches concrete values: "
+                                   "drop --symbolic/--assume, or add --relative-to")
+        found = smt.synthesise(args.policy, overrides, args.target, args.property,
+                               upper=args.upper, max_k=args.max_k)
+    if args.json:
+        _print_json(found.to_json())
+    else:
+        tried = ", ".join(f"{v}: {verdict}" for v, verdict in found.tried)
+        if found.smallest_safe is None:
+            print(f"no safe value of {args.target} found (tried {tried})")
+        elif found.relation:
+            print(f"smallest safe: {found.relation} (proved by {found.proof.method}; "  # type: ignore[union-attr]
+                  f"tried offsets {tried})")
+        else:
+            print(f"smallest safe {args.target} = {found.smallest_safe} (proved by "
+                  f"{found.proof.method}; tried {tried})")  # type: ignore[union-attr]
+        if found.counterexample is not None:
+            print("counterexample just below it:\n")
+            print(render_text(replay(found.counterexample)), end="")
+    return EXIT_OK if found.smallest_safe is not None else EXIT_UNKNOWN
 
 
 def _cmd_max(args: argparse.Namespace) -> int:

@@ -1,0 +1,193 @@
+"""engines/smt.py: BMC agrees with the explicit engine on every row of the expectations table;
+the symbolic step relation matches the explicit graph edge for edge; symbolic proofs, synthesis,
+and the checks that keep the solver honest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import z3
+
+from engines import explicit, smt
+from engines.result import Verdict
+from models.errors import InvalidParameter, UnknownParameter
+from models.ops import eq
+from models.registry import build
+from properties import Kind, property_named
+from tests.expectations import Case, case_params
+from traces import replay
+
+STACK_2X1 = {"nodes": 2, "per_node": 1, "singleflight": False, "lock": True, "release": "cad"}
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_solver_verdicts_and_shortest_lengths_agree_with_the_table(case: Case) -> None:
+    inst = smt.instance(case.preset, case.params)
+    names = [n for n, e in case.expect.items() if e.verdict != "n/a"]
+    for result in smt.check(inst, names):
+        expected = case.expect[result.property]
+        if property_named(result.property).kind is Kind.EVENTUALLY:
+            assert result.verdict is Verdict.UNKNOWN  # progress is the explicit engine's job
+            continue
+        found = (result.verdict.value, len(result.trace) if result.trace else None)
+        assert found == (expected.verdict, expected.length), (case.name, result.property)
+        if result.trace is not None:
+            assert replay(result.trace).violation == len(result.trace)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, tuple):
+        return [x for v in value for x in _leaves(v)]
+    if hasattr(value, "__dataclass_fields__"):
+        return [x for name in value.__dataclass_fields__ for x in _leaves(getattr(value, name))]
+    return [value]
+
+
+@pytest.mark.parametrize(("preset", "params"), [
+    ("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}),
+    ("lock-del", {"nodes": 1, "per_node": 2, "ex": 1, "rebuild": 2, "recheck": True}),
+    ("singleflight", {"nodes": 2, "per_node": 1, "rebuild": 1}),
+    ("stack", {"nodes": 1, "per_node": 2, "ex": 1, "rebuild": 2, "wait": 0}),
+])
+def test_step_relation_matches_the_explicit_graph(preset: str, params: dict[str, Any]) -> None:
+    """Every explicit edge satisfies the symbolic step, and from every reachable state the
+    symbolic step reaches no state outside the explicit successors."""
+    inst = smt.instance(preset, params)
+    exploration = explicit.explore(inst.model)
+    unrolling = smt.Unrolling(inst)
+    step = unrolling.step(0)
+    s0, s1 = unrolling.state(0), unrolling.state(1)
+    solver = z3.SolverFor("QF_LIA")
+    solver.add(step, unrolling.domain(1))
+    for state in exploration.graph:
+        successors = list(exploration.graph.successors(state))
+        solver.push()
+        solver.add(smt._as_bool(eq(s0, state)))
+        for nxt in successors:
+            solver.push()
+            solver.add(smt._as_bool(eq(s1, nxt)))
+            assert solver.check() == z3.sat, f"edge {state} -> {nxt} is not a symbolic step"
+            solver.pop()
+        solver.add(z3.And(*[z3.Not(smt._as_bool(eq(s1, nxt))) for nxt in successors]))
+        assert solver.check() == z3.unsat, f"the solver finds a successor of {state} the " \
+                                           "explicit engine does not"
+        solver.pop()
+
+
+def test_one_is_proved_for_every_expiry_at_least_the_rebuild() -> None:
+    inst = smt.instance("stack", STACK_2X1, symbolic=("ex", "rebuild"),
+                        assume=("ex >= rebuild", "rebuild >= 1"))
+    proof = smt.prove(inst, "ONE")
+    assert proof.verdict is Verdict.HOLDS and proof.method == "induction" and proof.k == 1
+    assert {"lock-holder", "lock-life"} <= set(proof.invariants)
+    assert "WinLock(r=0) preserves ONE: ok" in proof.obligations
+    assert "initial states satisfy ONE: ok" in proof.obligations
+    assert "for all ex, rebuild with ex >= rebuild and rebuild >= 1" in proof.instance
+
+
+def test_one_is_refuted_for_expiries_below_the_rebuild() -> None:
+    inst = smt.instance("stack", STACK_2X1, symbolic=("ex", "rebuild"), assume=("ex < rebuild",))
+    proof = smt.prove(inst, "ONE")
+    assert proof.verdict is Verdict.VIOLATED and proof.trace is not None
+    chosen = proof.trace.params
+    assert chosen["ex"] < chosen["rebuild"]
+    assert proof.trace.extra["chosen"] == {"ex": chosen["ex"], "rebuild": chosen["rebuild"]}
+    assert replay(proof.trace).violation == len(proof.trace)
+
+
+def test_release_by_delete_is_proved_safe_only_with_a_long_expiry() -> None:
+    params = {**STACK_2X1, "release": "del"}
+    safe = smt.prove(smt.instance("stack", params, symbolic=("ex", "rebuild"),
+                                  assume=("ex >= rebuild",)), "NOFOREIGN")
+    assert safe.verdict is Verdict.HOLDS
+    unsafe = smt.prove(smt.instance("stack", params, symbolic=("ex", "rebuild"),
+                                    assume=("ex < rebuild",)), "NOFOREIGN")
+    assert unsafe.verdict is Verdict.VIOLATED
+
+
+def test_recheck_makes_one_query_provable_for_all_timings() -> None:
+    inst = smt.instance("stack-recheck", {"nodes": 2, "per_node": 1},
+                        symbolic=("ex", "rebuild", "wait"), assume=("ex >= rebuild",))
+    assert smt.prove(inst, "REBUILDS<=1").verdict is Verdict.HOLDS
+
+
+def test_smallest_safe_expiry_is_the_rebuild_time() -> None:
+    params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True, "release": "cad",
+              "rebuild": 5}
+    found = smt.synthesise("stack", params, "ex", "ONE")
+    assert found.smallest_safe == 5
+    assert found.proof is not None and found.proof.verdict is Verdict.HOLDS
+    assert found.counterexample is not None and found.counterexample.params["ex"] == 4
+    assert replay(found.counterexample).violation == len(found.counterexample)
+    assert [v for v, verdict in found.tried if verdict == "violated"] == [1, 2, 3, 4]
+
+
+def test_smallest_safe_expiry_as_a_relation() -> None:
+    params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True, "release": "cad"}
+    found = smt.synthesise_relation("stack", params, "ex", "rebuild", "ONE")
+    assert found.relation == "ex >= rebuild" and found.smallest_safe == 0
+    assert found.counterexample is not None
+    chosen = found.counterexample.params
+    assert chosen["ex"] == chosen["rebuild"] - 1
+    assert replay(found.counterexample).violation == len(found.counterexample)
+
+
+def test_unprovable_claim_is_unknown_with_a_classified_counterexample_to_induction() -> None:
+    inst = smt.instance("singleflight", {"nodes": 2, "per_node": 2, "recheck": True})
+    proof = smt.prove(inst, "REBUILDS<=2", max_k=3)
+    assert proof.verdict is Verdict.UNKNOWN
+    assert "starts in an unreachable state: the policy's invariants need strengthening" \
+        in proof.detail
+    assert explicit.check(build("singleflight", {"nodes": 2, "per_node": 2, "recheck": True}),
+                          ["REBUILDS<=2"])[0].verdict is Verdict.HOLDS
+
+
+def test_a_trace_that_does_not_replay_is_an_encoding_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        from traces import ReplayError
+
+        raise ReplayError("replay failed at step 1", step=1, state=None)
+
+    monkeypatch.setattr(smt, "replay", refuse)
+    with pytest.raises(smt.EncodingError, match="does not replay"):
+        smt.bmc(smt.instance("none", {"nodes": 1, "per_node": 2}), "ONE")
+
+
+@pytest.mark.parametrize(("symbolic", "assume", "error", "message"), [
+    (("ex",), ("ex * ex > 1",), smt.AssumptionError, "not a linear"),
+    (("ex", "rebuild"), ("ex * rebuild > 1",), smt.AssumptionError, "not a linear"),
+    (("ex",), ("ex >",), smt.AssumptionError, "not a linear"),
+    (("ex",), ("ex",), smt.AssumptionError, "not a linear"),
+    (("ex",), ("ex > colour",), smt.AssumptionError, "names `colour`"),
+    (("ex",), ("ex > release",), smt.AssumptionError, "names `release`"),
+    (("nodes",), (), InvalidParameter, "shapes the model and cannot be symbolic"),
+    (("speed",), (), UnknownParameter, "no parameter `speed`"),
+])
+def test_bad_symbolic_questions_are_refused(symbolic: tuple[str, ...], assume: tuple[str, ...],
+                                            error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        smt.instance("lock-cad", {}, symbolic=symbolic, assume=assume)
+
+
+def test_contradictory_assumptions_are_refused() -> None:
+    inst = smt.instance("lock-cad", {}, symbolic=("ex",), assume=("ex < 1",))
+    with pytest.raises(smt.AssumptionError, match="contradict"):
+        smt.prove(inst, "ONE")
+
+
+def test_assumptions_mix_constants_and_concrete_parameters() -> None:
+    inst = smt.instance("lock-cad", {"rebuild": 3}, symbolic=("ex",),
+                        assume=("2 * ex >= rebuild + 3", "10 > ex"))
+    solver = z3.Solver()
+    solver.add(*inst.assumptions)
+    solver.add(inst.symbols["ex"] == 2)
+    assert solver.check() == z3.unsat
+    solver = z3.Solver()
+    solver.add(*inst.assumptions, inst.symbols["ex"] == 3)
+    assert solver.check() == z3.sat
+
+
+def test_value_and_symbol_for_the_same_parameter_is_refused() -> None:
+    with pytest.raises(InvalidParameter, match="both given a value and made symbolic"):
+        smt.instance("lock-cad", {"ex": 3}, symbolic=("ex",))
