@@ -452,7 +452,7 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
         obligations += [f"initial states satisfy {c}: ok" for c in claims]
         return Proof(Verdict.HOLDS, "induction", 1, time.perf_counter() - started, obligations,
                      trace=None, **done)  # type: ignore[arg-type]
-    found = bmc(inst, prop, bmc_depth if bmc_depth is not None else max_k)
+    found = bmc(inst, prop, bmc_depth if bmc_depth is not None else default_depth(inst))
     if found.found:
         return Proof(Verdict.VIOLATED, "bmc", found.depth, time.perf_counter() - started,
                      trace=found.trace, **done)  # type: ignore[arg-type]
@@ -469,6 +469,14 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
               f"close; {_classify(inst, cti)}")
     return Proof(Verdict.UNKNOWN, "k-induction", max_k, time.perf_counter() - started,
                  detail=detail, **done)  # type: ignore[arg-type]
+
+
+def default_depth(inst: Instance) -> int:
+    """A BMC bound long enough for the instance's timers to run out: the default plus the
+    concrete timing constants (a race after a lock of ``ex`` ticks needs ``ex`` ticks)."""
+    timing = [p.name for p in POLICIES[inst.policy].params if p.timing]
+    return DEFAULT_BMC_DEPTH + sum(int(inst.params[name]) for name in timing
+                                   if name not in inst.symbols)
 
 
 def _k_step(inst: Instance, goal: Invariant, invariants: Sequence[Invariant],
@@ -524,25 +532,27 @@ def _check_assumptions(inst: Instance) -> None:
 # -- checks, as the other engines answer them --------------------------------------------------
 
 def check(inst: Instance, properties: Iterable[str | Property], *, max_k: int = DEFAULT_MAX_K,
-          bmc_depth: int = DEFAULT_BMC_DEPTH) -> list[Result]:
+          bmc_depth: int | None = None) -> list[Result]:
     """Verdicts in the shape every engine returns.
 
     ``ALWAYS``: :func:`prove` (induction, or a shortest BMC counterexample). ``SOMETIMES``: a
-    BMC search for a witness up to ``bmc_depth``. ``EVENTUALLY``: ``unknown`` (progress is not
-    encoded for the solver; the explicit engine decides it).
+    BMC search for a witness up to ``bmc_depth`` (default: :func:`default_depth`).
+    ``EVENTUALLY``: ``unknown`` (progress is not encoded for the solver; the explicit engine
+    decides it).
     """
+    depth = bmc_depth if bmc_depth is not None else default_depth(inst)
     results = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
         started = time.perf_counter()
         if prop.kind is Kind.ALWAYS:
-            proof = prove(inst, prop, max_k=max_k, bmc_depth=bmc_depth)
+            proof = prove(inst, prop, max_k=max_k, bmc_depth=depth)
             detail = proof.detail or (f"by {proof.method}, k={proof.k}"
                                       if proof.verdict is Verdict.HOLDS else "")
             results.append(Result(prop.name, ENGINE, proof.verdict, None,
                                   time.perf_counter() - started, proof.trace, detail))
         elif prop.kind is Kind.SOMETIMES:
-            found = bmc(inst, prop, bmc_depth)
+            found = bmc(inst, prop, depth)
             verdict = Verdict.HOLDS if found.found else Verdict.UNKNOWN
             detail = "" if found.found else f"no witness up to depth {found.depth}"
             results.append(Result(prop.name, ENGINE, verdict, None,

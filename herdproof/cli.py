@@ -20,7 +20,8 @@ from engines.result import Result, Verdict
 from models.errors import HerdproofError, InvalidParameter
 from models.registry import POLICIES, PRESETS, build, resolve
 from properties import DEFAULT_PROPERTIES, QUANTITIES, applicable_properties, property_named
-from traces import read_trace, render_text, replay, write_trace
+from traces import read_trace, render_text, replay
+from traces.formats import FORMATS, render
 
 ENGINES = ("explicit", "stateful", "smt", "all")
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_DISAGREE = 0, 1, 2, 3, 4
@@ -67,7 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--property", action="append", dest="properties", metavar="P",
                        help="property to check (repeatable; default: all that apply)")
     check.add_argument("--engine", choices=ENGINES, default="explicit")
-    check.add_argument("--trace-dir", type=Path, help="write each trace found as JSON here")
+    check.add_argument("--trace-dir", type=Path,
+                       help="write each trace found here as JSON, ITF (.itf.json) and HTML")
     check.add_argument("--examples", type=int, default=stateful.DEFAULT_EXAMPLES,
                        help="stateful engine: runs per property")
     check.add_argument("--steps", type=int, default=stateful.DEFAULT_STEPS,
@@ -102,21 +104,84 @@ def _build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser("render", help="show a trace file")
     render.add_argument("trace", type=Path)
-    render.add_argument("--format", choices=("text", "json"), default="text")
+    render.add_argument("--format", choices=FORMATS, default="text")
+    render.add_argument("--changes", action="store_true",
+                        help="text, mermaid, html: show only what each step changed")
     render.set_defaults(run=_cmd_render)
+
+    shrink = commands.add_parser("minimise", help="shorten a trace that is not shortest")
+    shrink.add_argument("trace", type=Path)
+    shrink.add_argument("--out", type=Path, help="write the minimised trace (JSON) here")
+    shrink.add_argument("--json", action="store_true")
+    shrink.set_defaults(run=_cmd_minimise)
+
+    regression = commands.add_parser(
+        "regress", help="compare the stored regression traces with the current model")
+    regression.add_argument("--overwrite", action="store_true",
+                            help="rewrite the stored traces that differ (review the git diff)")
+    regression.add_argument("--case", action="append", dest="cases", metavar="NAME",
+                            help="only this case of the expectations table (repeatable)")
+    regression.add_argument("--dir", type=Path, help="the stored traces (default: "
+                            "traces/regression of this checkout)")
+    regression.set_defaults(run=_cmd_regress)
 
     rerun = commands.add_parser("replay", help="re-execute a trace file against the model")
     rerun.add_argument("trace", type=Path)
     rerun.add_argument("--json", action="store_true")
+    rerun.add_argument("--redis", metavar="URL",
+                       help="also replay the Redis-level steps on a real Redis, e.g. "
+                            "redis://127.0.0.1:6379")
     rerun.set_defaults(run=_cmd_replay)
+
+    _add_fleet_parser(commands)
     return parser
+
+
+def _add_fleet_parser(commands: Any) -> None:
+    """``herdproof fleet``: the quantitative simulation (engines/fleet.py). Durations take
+    ``ms`` or ``s`` (a bare number is ms; 1 tick = 1 ms); unset options keep the scenario's."""
+    fleet = commands.add_parser("fleet", help="how many DB queries at the TTL boundary? "
+                                "(simulate a fleet)")
+    add = fleet.add_argument
+    add("--policy", metavar="P[,P...]", help="none|singleflight|lock|stack|lease, or a comma "
+        "list for one row each (default stack)")
+    add("--scenario", help="lesson (default: 50 nodes, 100,000 requests, burst) or hot-key "
+        "(the leases experiment)")
+    add("--nodes", type=int, help="processes in the fleet (default 50)")
+    add("--requests", type=int, help="requests per key, fleet total (default 100000)")
+    add("--keys", type=int, help="independent hot keys (default 1)")
+    add("--arrivals", help="burst (all inside the window, evenly; default), uniform or poisson")
+    add("--window", help="burst/uniform spread (default: the rebuild median)")
+    add("--rate", type=float, help="poisson arrivals per second per key (default 1000)")
+    add("--rebuild", help="rebuild time, or its median with --rebuild-p99 (default 100ms)")
+    add("--rebuild-p99", help="lognormal rebuild time with this p99")
+    add("--rebuild-samples", metavar="FILE", help="empirical rebuild times (ms) to draw from")
+    add("--ex", help="lock EX, or the lease's lifetime (default 30s)")
+    add("--wait", help="sleep after losing the lock / between lease retries (default 50ms)")
+    add("--gap", help="round trip between the GET miss and SET NX (default 0)")
+    add("--release", help="del or cad (default cad)")
+    add("--recheck", action="store_true", help="GET again after winning the lock / leading")
+    add("--crash", type=int, help="the first N rebuilds crash: no write, no release")
+    add("--ttl", help="the cached value's TTL (default 0: no expiry)")
+    add("--write-rate", type=float, help="writes (deleting the key) per second per key")
+    add("--seed", type=int, help="random seed (default 0)")
+    add("--sweep-ex", nargs="?", const="auto", metavar="LIST",
+        help="risk of a rebuild outliving its lock at each EX: auto, or e.g. average,p99,"
+             "3x-average,500ms")
+    add("--boundaries", type=int, help="--sweep-ex: boundaries per EX (default 2000)")
+    add("--sweep-nodes", nargs="?", const="auto", metavar="LIST",
+        help="DB queries per policy at each fleet size: auto, or e.g. 1,10,50")
+    add("--plot", type=Path, metavar="DIR", help="write the sweeps' PNG plots here")
+    add("--json", action="store_true", help="machine-readable output")
+    fleet.set_defaults(run=_cmd_fleet)
 
 
 def _add_solver_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--max-k", type=int, default=smt.DEFAULT_MAX_K,
                          help="smt engine: largest induction depth")
-    command.add_argument("--depth", type=int, default=smt.DEFAULT_BMC_DEPTH,
-                         help="smt engine: bounded model checking depth")
+    command.add_argument("--depth", type=int, default=None,
+                         help="smt engine: bounded model checking depth (default: 24 plus the "
+                              "timing parameters)")
 
 
 def _add_symbolic_arguments(command: argparse.ArgumentParser) -> None:
@@ -211,9 +276,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     results = [r for engine in engines for r in _run_engine(engine, args, model, props)]
     conflicts = disagreements(results)
     if args.trace_dir:
-        for result in results:
-            if result.trace is not None:
-                write_trace(result.trace, args.trace_dir / _trace_file(policy, result))
+        from herdproof.export import export_results
+
+        export_results(results, args.trace_dir, policy)
     if args.json:
         _print_json({"policy": policy, "preset": args.policy if args.policy in PRESETS else None,
                      "params": params, "results": [r.to_json() for r in results]})
@@ -241,7 +306,7 @@ def _run_engine(engine: str, args: argparse.Namespace, model: Any,
             raise InvalidParameter("--examples and --steps must be at least 1")
         return stateful.check(model, props, max_examples=args.examples, max_steps=args.steps,
                               hypothesis_shrink=args.hypothesis_shrink)
-    if args.max_k < 1 or args.depth < 0:
+    if args.max_k < 1 or (args.depth is not None and args.depth < 0):
         raise InvalidParameter("--max-k must be at least 1 and --depth at least 0")
     return smt.check(smt.instance(args.policy, _overrides(args.param)), props,
                      max_k=args.max_k, bmc_depth=args.depth)
@@ -340,17 +405,46 @@ def _cmd_max(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace)
-    if args.format == "json":
-        from traces import trace_to_dict
-
-        _print_json(trace_to_dict(trace))
-    else:
-        print(render_text(replay(trace)), end="")
+    if args.changes and args.format in ("json", "itf"):
+        raise UsageError(f"--changes applies to text, mermaid and html; {args.format} files "
+                         "always hold whole states")
+    print(render(trace, args.format, changes_only=args.changes), end="")
     return EXIT_OK
+
+
+def _cmd_minimise(args: argparse.Namespace) -> int:
+    from traces.jsonio import trace_to_dict, write_trace
+    from traces.minimise import minimise_report
+
+    trace = read_trace(args.trace)
+    try:
+        found = minimise_report(trace)
+    except ValueError as exc:
+        raise HerdproofError(str(exc)) from None
+    if args.out:
+        write_trace(found.trace, args.out)
+    if args.json:
+        _print_json({"before": found.before, "after": found.after, "dropped": found.dropped,
+                     "reordered": found.reordered, "trace": trace_to_dict(found.trace)})
+    else:
+        print(f"{trace.property}: {found.summary()}")
+        print(render_text(replay(found.trace)), end="")
+    return EXIT_OK
+
+
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from herdproof.regress import regress
+    from traces.table import REGRESSION
+
+    code, lines = regress(args.overwrite, args.dir or REGRESSION, args.cases)
+    print("\n".join(lines))
+    return code
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace)
+    if args.redis:
+        return _replay_on_redis(args, trace)
     try:
         replayed = replay(trace)
     except HerdproofError as exc:
@@ -366,12 +460,44 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                           f"reproduced: {trace.property} {verb} at step {replayed.violation}")
 
 
+def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
+    """Replay on a real Redis: 0 reproduced, 1 a reply differs or the property is not hit."""
+    from herdproof.redis_replay import connect, replay_on_redis, report
+
+    client = connect(args.redis)
+    try:
+        replay(trace)
+    except HerdproofError as exc:
+        return _report_replay(args, False, str(exc))
+    try:
+        result = replay_on_redis(trace, client)
+    finally:
+        client.close()
+    ok, lines = report(result)
+    if args.json:
+        _print_json({"reproduced": ok, "message": lines[-1], "steps": result.to_json()})
+    else:
+        print("\n".join(lines))
+    return EXIT_OK if ok else EXIT_VIOLATED
+
+
 def _report_replay(args: argparse.Namespace, ok: bool, message: str) -> int:
     if args.json:
         _print_json({"reproduced": ok, "message": message})
     else:
         print(message)
     return EXIT_OK if ok else EXIT_VIOLATED
+
+
+def _cmd_fleet(args: argparse.Namespace) -> int:
+    from engines import fleet_report
+
+    data, text = fleet_report.run(vars(args))
+    if args.json:
+        _print_json(data)
+    else:
+        print(text, end="")
+    return EXIT_OK
 
 
 # -- output ---------------------------------------------------------------------------------
@@ -399,11 +525,6 @@ def _exit_code(results: list[Result]) -> int:
     if Verdict.VIOLATED in verdicts:
         return EXIT_VIOLATED
     return EXIT_UNKNOWN if Verdict.UNKNOWN in verdicts else EXIT_OK
-
-
-def _trace_file(policy: str, result: Result) -> str:
-    name = result.property.replace("<=", "-le-")
-    return f"{policy}-{name}-{result.engine}.json"
 
 
 def _is_sometimes(name: str) -> bool:
