@@ -452,7 +452,7 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
         obligations += [f"initial states satisfy {c}: ok" for c in claims]
         return Proof(Verdict.HOLDS, "induction", 1, time.perf_counter() - started, obligations,
                      trace=None, **done)  # type: ignore[arg-type]
-    found = bmc(inst, prop, bmc_depth if bmc_depth is not None else default_depth(inst))
+    found = bmc(inst, prop, bmc_depth if bmc_depth is not None else max_k)
     if found.found:
         return Proof(Verdict.VIOLATED, "bmc", found.depth, time.perf_counter() - started,
                      trace=found.trace, **done)  # type: ignore[arg-type]
@@ -536,11 +536,11 @@ def check(inst: Instance, properties: Iterable[str | Property], *, max_k: int = 
     """Verdicts in the shape every engine returns.
 
     ``ALWAYS``: :func:`prove` (induction, or a shortest BMC counterexample). ``SOMETIMES``: a
-    BMC search for a witness up to ``bmc_depth`` (default: :func:`default_depth`).
+    BMC search for a witness up to ``bmc_depth`` (default ``DEFAULT_BMC_DEPTH``).
     ``EVENTUALLY``: ``unknown`` (progress is not encoded for the solver; the explicit engine
     decides it).
     """
-    depth = bmc_depth if bmc_depth is not None else default_depth(inst)
+    depth = bmc_depth if bmc_depth is not None else DEFAULT_BMC_DEPTH
     results = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
@@ -611,7 +611,8 @@ def synthesise(name: str, overrides: Mapping[str, object] | None, param: str,
     result = Synthesis(param, None, None, None)
     previous: Trace | None = None
     for value in range(lowest, upper + 1):
-        proof = prove(instance(name, {**(overrides or {}), param: value}), prop, max_k=max_k)
+        candidate = instance(name, {**(overrides or {}), param: value})
+        proof = prove(candidate, prop, max_k=max_k, bmc_depth=default_depth(candidate))
         result.tried.append((value, proof.verdict.value))
         if proof.verdict is Verdict.HOLDS:
             result.smallest_safe, result.proof, result.counterexample = value, proof, previous

@@ -11,6 +11,7 @@ replay traces.
 
 from engines import explicit, stateful
 from engines.result import Maximum, Result, Verdict
+from herdproof.api import PropertyViolated, assert_holds
 from models.errors import (
     HerdproofError,
     InvalidAction,
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidAction",
     "InvalidParameter",
     "Maximum",
+    "PropertyViolated",
     "ReplayError",
     "Result",
     "Trace",
@@ -39,6 +41,7 @@ __all__ = [
     "UnknownPolicy",
     "UnknownProperty",
     "Verdict",
+    "assert_holds",
     "build",
     "explicit",
     "read_trace",

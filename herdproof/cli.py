@@ -148,7 +148,7 @@ def _add_fleet_parser(commands: Any) -> None:
     add("--scenario", help="lesson (default: 50 nodes, 100,000 requests, burst) or hot-key "
         "(the leases experiment)")
     add("--nodes", type=int, help="processes in the fleet (default 50)")
-    add("--requests", type=int, help="requests per key, fleet total (default 100000)")
+    add("--requests", type=int, help="requests in all, fleet-wide (default 100000)")
     add("--keys", type=int, help="independent hot keys (default 1)")
     add("--arrivals", help="burst (all inside the window, evenly; default), uniform or poisson")
     add("--window", help="burst/uniform spread (default: the rebuild median)")
@@ -168,7 +168,7 @@ def _add_fleet_parser(commands: Any) -> None:
     add("--sweep-ex", nargs="?", const="auto", metavar="LIST",
         help="risk of a rebuild outliving its lock at each EX: auto, or e.g. average,p99,"
              "3x-average,500ms")
-    add("--boundaries", type=int, help="--sweep-ex: boundaries per EX (default 2000)")
+    add("--boundaries", type=int, help="--sweep-ex: boundaries per EX (default 5000)")
     add("--sweep-nodes", nargs="?", const="auto", metavar="LIST",
         help="DB queries per policy at each fleet size: auto, or e.g. 1,10,50")
     add("--plot", type=Path, metavar="DIR", help="write the sweeps' PNG plots here")
@@ -180,8 +180,8 @@ def _add_solver_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--max-k", type=int, default=smt.DEFAULT_MAX_K,
                          help="smt engine: largest induction depth")
     command.add_argument("--depth", type=int, default=None,
-                         help="smt engine: bounded model checking depth (default: 24 plus the "
-                              "timing parameters)")
+                         help="smt engine: bounded model checking depth (default: 24 for "
+                              "check, --max-k for prove)")
 
 
 def _add_symbolic_arguments(command: argparse.ArgumentParser) -> None:
@@ -462,8 +462,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
     """Replay on a real Redis: 0 reproduced, 1 a reply differs or the property is not hit."""
-    from herdproof.redis_replay import connect, replay_on_redis, report
-
+    try:
+        from herdproof.redis_replay import connect, replay_on_redis, report
+    except ImportError:
+        raise HerdproofError("--redis needs the redis client: pip install redis") from None
     client = connect(args.redis)
     try:
         replay(trace)

@@ -31,6 +31,9 @@ class Observation:
         The cache holds a value (a rebuild wrote it back).
     unserved:
         Requests that have not yet ended with either the value or an explicit fallback.
+    stale:
+        The cache holds a version older than the newest one a DB writer has invalidated
+        (``None`` for a policy, or a configuration, without writers).
     """
 
     rebuilding: Int
@@ -38,3 +41,4 @@ class Observation:
     foreign_release: Bool | None
     cache_filled: Bool
     unserved: Int
+    stale: Bool | None = None

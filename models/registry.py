@@ -20,7 +20,7 @@ from typing import Any
 from models.core import TransitionSystem
 from models.errors import UnknownPolicy
 from models.params import Param, ParamValue, resolve_params
-from models.policies import stack
+from models.policies import lease, memcached_meta, stack, swr
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,14 @@ POLICIES: dict[str, PolicySpec] = {
     spec.name: spec for spec in (
         PolicySpec("stack", "single-flight per node + SET NX EX lock + re-check + stale fallback",
                    stack.PARAMS, stack.build),
+        PolicySpec("lease", "Facebook memcache leases (NSDI 2013): one token per window, "
+                   "deletes void tokens, wait-and-retry or stale values",
+                   lease.PARAMS, lease.build),
+        PolicySpec("memcached-meta", "memcached 1.6 meta commands: mg N vivifies a stub and "
+                   "hands W to one client, Z to the rest; md I marks stale; ms C<cas>",
+                   memcached_meta.PARAMS, memcached_meta.build),
+        PolicySpec("swr", "stale-while-revalidate (RFC 5861): serve stale in the window while "
+                   "one background refresh runs", swr.PARAMS, swr.build),
     )
 }
 

@@ -72,6 +72,10 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
     Property("NOFOREIGN", Kind.ALWAYS,
              "a lock is released only by the request that owns it",
              lambda o: negate(o.foreign_release), requires=("foreign_release",)),
+    Property("FRESH", Kind.ALWAYS,
+             "no stale set: once a writer invalidated version v, the cache never holds an "
+             "older one",
+             lambda o: negate(o.stale), requires=("stale",)),
     Property("SERVED", Kind.EVENTUALLY,
              "every request ends with the value or an explicit fallback",
              lambda o: o.unserved == 0),
@@ -82,7 +86,8 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
 
 _REBUILDS = re.compile(r"REBUILDS<=(\d+)")
 
-DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED", "REFILL")
+DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED",
+                                        "REFILL")
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("concurrent_rebuilds", "requests rebuilding at the same moment",

@@ -1,15 +1,34 @@
-"""Traces as JSON files (schema ``herdproof-trace``, version 1).
+"""Traces as JSON files: the documented, versioned schema ``herdproof-trace`` version 1.
 
 ::
 
-    {"format": "herdproof-trace", "version": 1,
+    {"format": "herdproof-trace", "version": 1, "herdproof": "0.1.0",
      "policy": "stack", "params": {"nodes": 1, ...},
      "property": "ONE", "engine": "explicit", "initial": 0, "note": "",
      "actions": [{"action": "Miss", "args": {"r": 0}}, ...],
-     "steps": [{"action": "Miss(r=0)", "t": 0, "state": {"r0": "missed", ...}}, ...]}
+     "steps": [{"action": "Miss(r=0)", "t": 0, "state": {"r0": "ready", ...}}, ...]}
 
-``actions`` is the truth; ``steps`` is derived by replay when writing, for human readers and
-other tools, and ignored when reading (the states are re-derived from the current model).
+=============  =========================================================================
+field          meaning
+=============  =========================================================================
+``format``     always ``"herdproof-trace"`` (required)
+``version``    the schema version, ``1`` (required); a reader refuses other versions
+``herdproof``  the herdproof version that wrote the file (informational)
+``policy``     a registered policy or preset name (required)
+``params``     the policy's parameters; written complete, read with defaults filled in
+``property``   the property the trace violates or witnesses, or ``null``; it must apply to
+               the policy with these parameters (``NOFOREIGN`` needs ``lock=on``)
+``engine``     which engine found it (``explicit``, ``stateful``, ...) or ``null``
+``initial``    index of the initial state the actions start from (default 0)
+``note``       one line for a reader
+``extra``      an object of anything else an engine wants to keep
+``actions``    the truth: a list of ``{"action": <name>, "args": {<field>: <value>}}``
+``steps``      derived by replay when writing (the clock and every column of the state
+               after each action, for human readers and other tools); ignored on reading
+=============  =========================================================================
+
+A file that breaks any of this is rejected with :class:`~traces.trace.TraceFormatError` naming
+the field and the problem. :func:`read_trace` also reads ITF files (:mod:`traces.itf`).
 """
 
 from __future__ import annotations
@@ -25,7 +44,7 @@ from models.errors import HerdproofError
 from models.registry import resolve
 from properties import property_named
 from traces.replay import model_for, replay
-from traces.trace import Trace, TraceFormatError
+from traces.trace import Trace, TraceFormatError, herdproof_version
 
 FORMAT = "herdproof-trace"
 VERSION = 1
@@ -34,7 +53,7 @@ VERSION = 1
 def trace_to_dict(trace: Trace, with_steps: bool = True) -> dict[str, Any]:
     """The JSON-ready form of ``trace``; ``with_steps`` adds the replayed states."""
     data: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION,
+        "format": FORMAT, "version": VERSION, "herdproof": herdproof_version(),
         "policy": trace.policy, "params": dict(trace.params),
         "property": trace.property, "engine": trace.engine,
         "initial": trace.initial, "note": trace.note,
@@ -58,6 +77,8 @@ def trace_from_dict(data: object) -> Trace:
     _expect(data.get("format") == FORMAT, "format", f"must be {FORMAT!r}")
     _expect(data.get("version") == VERSION, "version",
             f"must be {VERSION} (this herdproof reads version {VERSION} only)")
+    written_by = data.get("herdproof", "")
+    _expect(isinstance(written_by, str), "herdproof", "must be a version string")
     policy = data.get("policy")
     _expect(isinstance(policy, str), "policy", "must be a policy name")
     params = data.get("params", {})
@@ -66,7 +87,7 @@ def trace_from_dict(data: object) -> Trace:
     _expect(prop is None or isinstance(prop, str), "property", "must be a name or null")
     if prop is not None:
         try:
-            property_named(str(prop))
+            named = property_named(str(prop))
         except HerdproofError as exc:
             raise TraceFormatError(f"trace field `property`: {exc}") from None
     engine = data.get("engine")
@@ -87,6 +108,10 @@ def trace_from_dict(data: object) -> Trace:
     count = len(model.initial_states())
     _expect(0 <= initial < count, "initial",
             f"must number one of the model's {count} initial state(s), from 0")
+    if prop is not None:
+        _expect(named.applies_to(model.observe(model.initial_states()[0])), "property",
+                f"{prop} does not apply to {policy_name} with these parameters (it needs "
+                f"{', '.join(named.requires)}); the trace does not match its policy")
     actions = []
     for index, item in enumerate(raw_actions, start=1):  # type: ignore[arg-type]
         where = f"actions[{index - 1}]"
@@ -111,7 +136,8 @@ def write_trace(trace: Trace, path: Path) -> Path:
 
 
 def read_trace(path: Path) -> Trace:
-    """Read a trace file; raises :class:`TraceFormatError` if it is missing or malformed."""
+    """Read a trace file, herdproof JSON or ITF (told apart by content); raises
+    :class:`TraceFormatError` if it is missing, malformed or does not match its policy."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -121,6 +147,10 @@ def read_trace(path: Path) -> Trace:
     except json.JSONDecodeError as exc:
         raise TraceFormatError(f"trace file {path} is not valid JSON: {exc.msg} at line "
                                f"{exc.lineno}") from None
+    from traces.itf import looks_like_itf, trace_from_itf
+
+    if looks_like_itf(data):
+        return trace_from_itf(data)
     return trace_from_dict(data)
 
 

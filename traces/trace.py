@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import metadata
 from typing import Any
 
 from models.core import Action
 from models.errors import HerdproofError
 from models.params import ParamValue
+
+
+@cache
+def herdproof_version() -> str:
+    """The installed herdproof's version, recorded in every trace file it writes."""
+    try:
+        return metadata.version("herdproof")
+    except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
 
 
 class TraceFormatError(HerdproofError):

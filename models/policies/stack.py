@@ -28,9 +28,27 @@ What is abstracted away, and why that is safe:
 - A re-check that hits releases the lock in the same step, for the same reason.
 - The token is the request id, unique per request, as the lesson's uuid is.
 
+Faults and writers (the shared environment, :mod:`models.environment`):
+
+- ``pause``: a due rebuilder may be stalled up to ``pause`` extra ticks before its write, so its
+  lock can expire under it: with ``release=del`` its DEL then removes the next owner's lock.
+- ``crash``: a rebuilder may die holding the lock; the lock's ``EX`` is the safety net, waiters
+  serve the fallback until it expires, the first request after that rebuilds. A crashed
+  process takes its single-flight followers with it (their clients get a connection error:
+  an explicit failure, so they do not count as unserved) and restarts with an empty map.
+- ``writers``: a DB writer commits a new version and deletes the key; a rebuild writes the
+  version it read when it started, so a slow rebuild can set a stale value (FRESH).
+- ``fencing`` (needs ``lock``): every lock grant takes a token from one increasing counter
+  (``INCR lock:key:fence``), and the cache, as the storage, rejects a fill whose token is lower
+  than the highest it has accepted (the ``FillRejected`` step). The writer's delete is itself a
+  write to that storage and takes a token from the same counter; without that no fence could
+  order a fill against a delete, and FRESH would fail with fencing too.
+
 Meant to fail: ONE when ``ex < rebuild`` (the lock expires mid-rebuild and a second request wins
-it); NOFOREIGN with ``release=del`` and ``ex < rebuild`` (the first rebuilder's DEL removes the
-second's lock); REBUILDS<=1 with ``recheck`` off (a request that missed before the refill wins the
+it); NOFOREIGN with ``release=del`` and ``ex < rebuild`` or a pause past
+``ex`` (the first rebuilder's DEL removes the second's lock); FRESH with ``writers`` and no
+fencing (a rebuild that read the old version fills after the writer's delete); REBUILDS<=1
+with ``recheck`` off (a request that missed before the refill wins the
 freed lock, or leads a new flight, and rebuilds again).
 """
 
@@ -40,11 +58,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from models import cache, redis_lock, singleflight
+from models import cache, environment, redis_lock, singleflight
 from models.clock import Tick
 from models.core import Action, Invariant
+from models.environment import Crash, Pause, Write
+from models.errors import InvalidParameter
 from models.observation import Observation
-from models.ops import Bool, Int, all_of, any_of, count, implies, ite, maximum, negate, set_at
+from models.ops import (
+    Bool,
+    Int,
+    all_of,
+    any_of,
+    count,
+    implies,
+    is_symbolic,
+    ite,
+    maximum,
+    negate,
+    set_at,
+)
 from models.params import Param, ParamValue
 from models.redis_lock import NO_OWNER, RedisLock, Release
 from models.singleflight import NO_LEADER
@@ -61,6 +93,11 @@ PARAMS: tuple[Param, ...] = (
     Param("rebuild", int, 2, "rebuild duration in ticks", minimum=1, timing=True),
     Param("wait", int, 1, "ticks a request that lost the lock sleeps before GETting again",
           minimum=0, timing=True),
+    environment.PAUSE,
+    environment.CRASH,
+    environment.WRITERS,
+    Param("fencing", bool, False, "lock grants carry increasing tokens; the cache rejects a "
+          "fill with a lower token than it has accepted (needs lock=on)"),
     Param("horizon", int, 0, "bound on the clock in ticks; 0 = unbounded (timers are relative)",
           minimum=0),
 )
@@ -78,15 +115,16 @@ class PC(IntEnum):
     SLEEPING = 6     # lost the lock: sleeping before the second GET
     GOT_VALUE = 7    # ended with the value
     GOT_FALLBACK = 8  # ended with the stale fallback
+    CRASHED = 9      # its process died (with crash=on)
 
 
 # Plain module names for the members: enum attribute look-ups are slow on the search's hot path.
 (IDLE, MISSED, FOLLOWING, READY, RECHECK, REBUILDING, SLEEPING, GOT_VALUE,
- GOT_FALLBACK) = tuple(PC)
-DONE = (GOT_VALUE, GOT_FALLBACK)
+ GOT_FALLBACK, CRASHED) = tuple(PC)
+DONE = (GOT_VALUE, GOT_FALLBACK, CRASHED)
 SHORT = {IDLE: "-", MISSED: "missed", FOLLOWING: "follow", READY: "ready",
          RECHECK: "recheck", REBUILDING: "rebuild", SLEEPING: "sleep",
-         GOT_VALUE: "value", GOT_FALLBACK: "fallback"}
+         GOT_VALUE: "value", GOT_FALLBACK: "fallback", CRASHED: "crashed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +140,24 @@ class StackConfig:
     ex: Int
     rebuild: Int
     wait: Int
+    pause: Int
+    crash: bool
+    writers: int
+    fencing: bool
     horizon: int
 
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> StackConfig:
         values = dict(params)
         values["release"] = Release.CAD if values["release"] == "cad" else Release.DEL
+        if values["fencing"] and not values["lock"]:
+            raise InvalidParameter("parameter `fencing` of stack needs lock=on: fencing tokens "
+                                   "are issued with the lock grants")
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def crashes(self) -> int:
+        return environment.crashes(self.crash)
 
     @property
     def requests(self) -> int:
@@ -128,6 +177,12 @@ class StackState:
     ``timer[r]`` is request ``r``'s elapsed rebuild ticks while REBUILDING, its remaining sleep
     while SLEEPING, and 0 otherwise. ``starts`` and ``foreign`` are ghost history for the
     properties; ``t`` is the clock, tracked only when a horizon bounds it.
+
+    The fault fields stay constant when their feature is off, so they add no states:
+    ``held[r]`` (r's due rebuild is stalled by a pause this tick), ``seen[r]`` (the DB version
+    r's rebuild read), ``token[r]`` (r's fencing token), ``db`` (the DB version, also the
+    number of writes), ``cached`` (the version the cache holds), ``fence`` (the last token
+    issued), ``accepted`` (the highest token the cache accepted), ``crashed`` (crashes so far).
     """
 
     pc: tuple[Int, ...]
@@ -138,6 +193,14 @@ class StackState:
     starts: Int
     foreign: Bool
     t: Int
+    held: tuple[Bool, ...]
+    seen: tuple[Int, ...]
+    token: tuple[Int, ...]
+    db: Int
+    cached: Int
+    fence: Int
+    accepted: Int
+    crashed: Int
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +267,14 @@ class Finish(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class FillRejected(Action):
+    """Request r's fill carries a token lower than the cache accepted, so the cache refuses it;
+    r still releases the lock and serves the value it read. Enabled when due, with fencing."""
+
+    r: int
+
+
+@dataclass(frozen=True, slots=True)
 class WakeHit(Action):
     """Sleeping request r GETs again and hits; enabled when its sleep is over, cache filled."""
 
@@ -221,11 +292,12 @@ class WakeMiss(Action):
 _PC_OF: dict[type[Action], int] = {
     Hit: IDLE, Miss: IDLE, JoinFlight: MISSED, LeadFlight: MISSED, WinLock: READY,
     LoseLock: READY, RecheckHit: RECHECK, RecheckMiss: RECHECK, Finish: REBUILDING,
-    WakeHit: SLEEPING, WakeMiss: SLEEPING}
+    FillRejected: REBUILDING, WakeHit: SLEEPING, WakeMiss: SLEEPING, Pause: REBUILDING,
+    Crash: REBUILDING}
 
 ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, Hit, Miss, JoinFlight, LeadFlight, WinLock, LoseLock, RecheckHit, RecheckMiss,
-    Finish, WakeHit, WakeMiss)
+    Tick, Write, Hit, Miss, JoinFlight, LeadFlight, WinLock, LoseLock, RecheckHit, RecheckMiss,
+    Finish, FillRejected, WakeHit, WakeMiss, Pause, Crash)
 
 
 class StackModel:
@@ -244,7 +316,9 @@ class StackModel:
         n = self.cfg.requests
         return (StackState(pc=(IDLE,) * n, timer=(0,) * n,
                            flights=(NO_LEADER,) * self.cfg.nodes, lock=RedisLock(),
-                           cache_filled=cache.EXPIRED, starts=0, foreign=False, t=0),)
+                           cache_filled=cache.EXPIRED, starts=0, foreign=False, t=0,
+                           held=(False,) * n, seen=(0,) * n, token=(0,) * n, db=0, cached=0,
+                           fence=0, accepted=0, crashed=0),)
 
     def candidate_actions(self) -> tuple[Action, ...]:
         return self._actions
@@ -255,6 +329,8 @@ class StackModel:
     def enabled(self, s: StackState, a: Action) -> Bool:
         if isinstance(a, Tick):
             return self._tick_enabled(s)
+        if isinstance(a, Write):
+            return environment.may_write(s.db, self.cfg.writers)
         r: int = a.r  # type: ignore[attr-defined]
         pc = s.pc[r]
         if isinstance(pc, int) and pc != _PC_OF[type(a)]:
@@ -278,16 +354,26 @@ class StackModel:
             case RecheckMiss():
                 return all_of(pc == RECHECK, cache.misses(s.cache_filled))
             case Finish():
-                return all_of(pc == REBUILDING, s.timer[r] == self.cfg.rebuild)
+                return all_of(pc == REBUILDING, self._completes(s, r), self._fill_accepted(s, r))
+            case FillRejected():
+                return all_of(pc == REBUILDING, self._completes(s, r),
+                              negate(self._fill_accepted(s, r)))
             case WakeHit():
                 return all_of(pc == SLEEPING, s.timer[r] == 0, cache.hits(s.cache_filled))
             case WakeMiss():
                 return all_of(pc == SLEEPING, s.timer[r] == 0, cache.misses(s.cache_filled))
+            case Pause():
+                return all_of(pc == REBUILDING, environment.may_pause(
+                    s.timer[r], self.cfg.rebuild, self.cfg.pause, s.held[r]))
+            case Crash():
+                return all_of(pc == REBUILDING, environment.may_crash(s.crashed, self.cfg.crashes))
         raise TypeError(f"stack has no action {a!r}")
 
     def apply(self, s: StackState, a: Action) -> StackState:
         if isinstance(a, Tick):
             return self._tick(s)
+        if isinstance(a, Write):
+            return self._write(s)
         r: int = a.r  # type: ignore[attr-defined]
         match a:
             case Hit():
@@ -303,7 +389,7 @@ class StackModel:
                 return self._contend(replace(s, flights=flights), r)
             case WinLock():
                 locked = replace(s, lock=redis_lock.acquire(s.lock, r, self.cfg.ex))
-                return self._cleared(locked, r)
+                return self._cleared(self._issue_token(locked, r), r)
             case LoseLock():
                 return self._goto(s, r, SLEEPING, timer=self.cfg.wait)
             case RecheckHit():
@@ -311,23 +397,34 @@ class StackModel:
             case RecheckMiss():
                 return self._start_rebuild(s, r)
             case Finish():
-                filled = replace(self._release(s, r), cache_filled=cache.fill())
+                filled = replace(self._release(s, r), cache_filled=cache.fill(),
+                                 cached=s.seen[r], accepted=s.token[r])
                 return self._end(filled, r, GOT_VALUE)
+            case FillRejected():
+                return self._end(self._release(s, r), r, GOT_VALUE)
             case WakeHit():
                 return self._end(s, r, GOT_VALUE)
             case WakeMiss():
                 return self._end(s, r, GOT_FALLBACK)
+            case Pause():
+                return replace(s, held=set_at(s.held, r, True))
+            case Crash():
+                return self._crash(s, r)
         raise TypeError(f"stack has no action {a!r}")
 
     def in_domain(self, s: StackState) -> Bool:
         cfg = self.cfg
         per_request = [
             all_of(
-                pc >= IDLE, pc <= GOT_FALLBACK, timer >= 0,
-                ite(pc == REBUILDING, timer <= cfg.rebuild,
-                    ite(pc == SLEEPING, timer <= cfg.wait, timer == 0)),
+                pc >= IDLE, pc <= CRASHED, timer >= 0,
+                ite(pc == REBUILDING,
+                    environment.elapsed_in_domain(timer, cfg.rebuild, cfg.pause, held),
+                    all_of(negate(held),
+                           ite(pc == SLEEPING, timer <= cfg.wait, timer == 0))),
+                seen >= 0, seen <= s.db, token >= 0, token <= s.fence,
             )
-            for pc, timer in zip(s.pc, s.timer, strict=True)
+            for pc, timer, held, seen, token in zip(s.pc, s.timer, s.held, s.seen, s.token,
+                                                    strict=True)
         ]
         per_node = [singleflight.leader_in_domain(s.flights[n], n * cfg.per_node, cfg.per_node)
                     for n in range(cfg.nodes)]
@@ -336,6 +433,10 @@ class StackModel:
             redis_lock.in_domain(s.lock, cfg.requests, cfg.ex),
             s.starts >= 0, s.starts <= cfg.requests,
             s.t >= 0, s.t <= cfg.horizon,
+            s.db >= 0, s.db <= cfg.writers, s.cached >= 0, s.cached <= s.db,
+            s.fence >= 0, s.fence <= ite(cfg.fencing, cfg.requests + cfg.writers, 0),
+            s.accepted >= 0, s.accepted <= s.fence,
+            s.crashed >= 0, s.crashed <= cfg.crashes,
         )
 
     def observe(self, s: StackState) -> Observation:
@@ -345,6 +446,7 @@ class StackModel:
             foreign_release=s.foreign if self.cfg.lock else None,
             cache_filled=s.cache_filled,
             unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+            stale=environment.stale(s.cache_filled, s.cached, s.db) if self.cfg.writers else None,
         )
 
     def truncated(self, s: StackState) -> bool:
@@ -356,6 +458,11 @@ class StackModel:
             owner = s.lock.owner
             columns["lock"] = "free" if owner == NO_OWNER else f"r{owner} ({s.lock.remaining} left)"
         columns["cache"] = "filled" if s.cache_filled else "empty"
+        if self.cfg.writers:
+            columns["cache"] += f" v{s.cached}" if s.cache_filled else ""
+            columns["db"] = f"v{s.db}"
+        if self.cfg.fencing:
+            columns["fence"] = f"{s.fence} (accepted {s.accepted})"
         columns["starts"] = str(s.starts)
         return columns
 
@@ -371,6 +478,8 @@ class StackModel:
           leader is past the look-up.
         - starts: rebuild starts are the requests rebuilding now, or one once the cache is full.
         - no-foreign: no lock has been released by a non-owner.
+        - fenced-read (fencing): a rebuilder whose token the cache would still accept read the
+          newest version: every write since its read took a newer token and was accepted.
         """
         cfg = self.cfg
         past_lookup = (READY, RECHECK, REBUILDING, SLEEPING)
@@ -400,6 +509,12 @@ class StackModel:
                         for r in cfg.requests_of(n)))
                     for n in range(cfg.nodes)))),
             ]
+        if cfg.fencing:
+            found += [
+                Invariant("fenced-read", each(lambda s, r: implies(
+                    all_of(s.pc[r] == REBUILDING, s.token[r] >= s.accepted),
+                    s.seen[r] >= s.db))),
+            ]
         found.append(Invariant("starts", lambda s: s.starts == ite(
             s.cache_filled, 1, count(pc == REBUILDING for pc in s.pc))))
         return tuple(found)
@@ -412,7 +527,8 @@ class StackModel:
         flight leaders are then renamed to follow the sorted order.
         """
         cfg = self.cfg
-        keys = [(s.pc[r], s.timer[r], s.lock.owner == r, s.flights[cfg.node_of(r)] == r)
+        keys = [(s.pc[r], s.timer[r], s.lock.owner == r, s.flights[cfg.node_of(r)] == r,
+                 s.held[r], s.seen[r], s.token[r])
                 for r in range(cfg.requests)]
         members = [sorted(cfg.requests_of(n), key=keys.__getitem__) for n in range(cfg.nodes)]
         node_keys = [[keys[r] for r in rs] for rs in members]
@@ -424,7 +540,10 @@ class StackModel:
             timer=tuple(s.timer[r] for r in order),
             flights=tuple(new_id.get(s.flights[n], NO_LEADER) for n in nodes),
             lock=RedisLock(owner=new_id.get(s.lock.owner, NO_OWNER), remaining=s.lock.remaining),
-            cache_filled=s.cache_filled, starts=s.starts, foreign=s.foreign, t=s.t)
+            cache_filled=s.cache_filled, starts=s.starts, foreign=s.foreign, t=s.t,
+            held=tuple(s.held[r] for r in order), seen=tuple(s.seen[r] for r in order),
+            token=tuple(s.token[r] for r in order), db=s.db, cached=s.cached, fence=s.fence,
+            accepted=s.accepted, crashed=s.crashed)
 
     # -- the steps of the program --------------------------------------------------------
 
@@ -444,7 +563,50 @@ class StackModel:
         return self._start_rebuild(s, r)
 
     def _start_rebuild(self, s: StackState, r: int) -> StackState:
-        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1)
+        """r queries the database: it reads the current version, which its fill will write."""
+        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
+                       seen=set_at(s.seen, r, s.db))
+
+    def _issue_token(self, s: StackState, r: int) -> StackState:
+        """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
+        if not self.cfg.fencing:
+            return s
+        return replace(s, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
+
+    def _completes(self, s: StackState, r: int) -> Bool:
+        """r's rebuild is due and no pause holds it back this tick."""
+        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
+
+    def _fill_accepted(self, s: StackState, r: int) -> Bool:
+        """The cache takes r's fill: always without fencing, else if r's token is not older
+        than the highest it has accepted."""
+        if not self.cfg.fencing:
+            return True
+        return s.token[r] >= s.accepted
+
+    def _write(self, s: StackState) -> StackState:
+        """The writer commits ``db + 1`` and deletes the key; with fencing the delete takes the
+        next token and the cache accepts it, so every fill with an older token is refused."""
+        written = replace(s, db=s.db + 1, cache_filled=False)
+        if not self.cfg.fencing:
+            return written
+        return replace(written, fence=s.fence + 1, accepted=s.fence + 1)
+
+    def _crash(self, s: StackState, r: int) -> StackState:
+        """r's process dies holding the lock; its followers die with it and the node restarts
+        with an empty single-flight map."""
+        crashed = replace(self._goto(s, r, CRASHED), crashed=s.crashed + 1,
+                          held=set_at(s.held, r, False), seen=set_at(s.seen, r, 0),
+                          token=set_at(s.token, r, 0))
+        if not self.cfg.singleflight:
+            return crashed
+        node = self.cfg.node_of(r)
+        is_leader = s.flights[node] == r
+        pcs = tuple(ite(all_of(is_leader, crashed.pc[q] == FOLLOWING), CRASHED, crashed.pc[q])
+                    if q in self.cfg.requests_of(node) else crashed.pc[q]
+                    for q in range(self.cfg.requests))
+        flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
+        return replace(crashed, pc=pcs, flights=flights)
 
     def _release(self, s: StackState, r: int) -> StackState:
         if not self.cfg.lock:
@@ -455,7 +617,8 @@ class StackModel:
 
     def _end(self, s: StackState, r: int, outcome: PC) -> StackState:
         """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
-        ended = self._goto(s, r, outcome)
+        ended = replace(self._goto(s, r, outcome), held=set_at(s.held, r, False),
+                        seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0))
         if not self.cfg.singleflight:
             return ended
         node = self.cfg.node_of(r)
@@ -471,8 +634,10 @@ class StackModel:
     def _urgent_free(self, s: StackState) -> Bool:
         """No rebuild is due and no re-check is pending: time may pass."""
         return negate(any_of(*(
-            any_of(all_of(pc == REBUILDING, timer == self.cfg.rebuild), pc == RECHECK)
-            for pc, timer in zip(s.pc, s.timer, strict=True))))
+            any_of(all_of(pc == REBUILDING,
+                          environment.holds_the_clock(timer, self.cfg.rebuild, held)),
+                   pc == RECHECK)
+            for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True))))
 
     def _tick_enabled(self, s: StackState) -> Bool:
         if self.cfg.horizon > 0:
@@ -485,7 +650,8 @@ class StackModel:
                 ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
             for pc, timer in zip(s.pc, s.timer, strict=True))
         t = s.t + 1 if self.cfg.horizon > 0 else s.t
-        return replace(s, timer=timers, lock=redis_lock.tick(s.lock), t=t)
+        return replace(s, timer=timers, lock=redis_lock.tick(s.lock), t=t,
+                       held=(False,) * self.cfg.requests)
 
     # -- actions and labels ----------------------------------------------------------------
 
@@ -498,17 +664,30 @@ class StackModel:
         if self.cfg.recheck:
             kinds += [RecheckHit, RecheckMiss]
         kinds.append(Finish)
+        if self.cfg.fencing:
+            kinds.append(FillRejected)
         if self.cfg.lock:
             kinds += [WakeHit, WakeMiss]
+        if is_symbolic(self.cfg.pause) or self.cfg.pause > 0:
+            kinds.append(Pause)
+        if self.cfg.crash:
+            kinds.append(Crash)
         per_request = [kind(r=r) for r in range(self.cfg.requests)  # type: ignore[call-arg]
                        for kind in kinds]
-        return (Tick(), *per_request)
+        writes: tuple[Action, ...] = (Write(),) if self.cfg.writers else ()
+        return (Tick(), *writes, *per_request)
 
     def _describe_request(self, s: StackState, r: int) -> str:
         pc = PC(s.pc[r])
         label = SHORT[pc]
         if pc == REBUILDING:
             label = f"rebuild {s.timer[r]}/{self.cfg.rebuild}"
+            if self.cfg.writers:
+                label += f" v{s.seen[r]}"
+            if self.cfg.fencing:
+                label += f" #{s.token[r]}"
+            if s.held[r]:
+                label += " paused"
         elif pc == SLEEPING:
             label = f"sleep {s.timer[r]}"
         if self.cfg.singleflight and s.flights[self.cfg.node_of(r)] == r:

@@ -80,7 +80,7 @@ def trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     code, _, _ = run(capsys, "check", "stack", *LOCK_RACE, "-p", "ex=2", "--property", "ONE",
                      "--trace-dir", str(out_dir))
     assert code == 1
-    (path,) = out_dir.iterdir()
+    (path,) = [p for p in out_dir.glob("*.json") if not p.name.endswith(".itf.json")]
     return path
 
 
@@ -293,9 +293,10 @@ def test_trace_dir_writes_one_file_per_trace(capsys: pytest.CaptureFixture[str],
                      "--trace-dir", str(tmp_path))
     assert code == 1
     # ONE and REBUILDS<=1 are violated, REFILL witnessed; NOFOREIGN and SERVED hold (no trace).
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "stack-ONE-explicit.json", "stack-REBUILDS-le-1-explicit.json",
-        "stack-REFILL-explicit.json"]
+    # Each trace is written as JSON, ITF and HTML.
+    stems = ["stack-ONE-explicit", "stack-REBUILDS-le-1-explicit", "stack-REFILL-explicit"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{stem}{suffix}" for stem in stems for suffix in (".json", ".itf.json", ".html"))
     data = json.loads((tmp_path / "stack-ONE-explicit.json").read_text())
     assert data["format"] == "herdproof-trace" and data["property"] == "ONE"
     assert data["params"]["ex"] == 2
@@ -462,7 +463,7 @@ def test_unwritable_trace_dir_is_bad_input(capsys: pytest.CaptureFixture[str],
 # -- list ------------------------------------------------------------------------------------
 
 PRESET_NAMES = ["none", "singleflight", "lock-del", "lock-cad", "stack", "stack-recheck"]
-PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED", "REFILL"]
+PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED", "REFILL"]
 
 
 def test_list_human(capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,7 +481,7 @@ def test_list_human(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "list")
     assert code == 0
-    assert [p["name"] for p in data["policies"]] == ["stack"]
+    assert [p["name"] for p in data["policies"]] == ["stack", "lease", "memcached-meta", "swr"]
     params = {p["name"]: p for p in data["policies"][0]["params"]}
     assert {"nodes", "per_node", "singleflight", "lock", "release", "recheck", "ex",
             "rebuild"} <= set(params)

@@ -103,6 +103,15 @@ def evaluate(term: Any, substitution: list[tuple[Any, Any]]) -> Any:
 @pytest.mark.parametrize(("preset", "params"), [
     ("lock-del", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3, "recheck": True}),
     ("stack", {"nodes": 2, "per_node": 1, "ex": 1, "rebuild": 2}),
+    ("lock-del", {"nodes": 1, "per_node": 2, "ex": 1, "rebuild": 2, "pause": 1, "writers": 1,
+                  "fencing": True}),
+    ("stack", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 1, "crash": True}),
+    ("lease", {"requests": 2, "writers": 1, "stale_values": True, "pause": 1, "crash": True}),
+    ("lease", {"requests": 2, "writers": 1, "leases": False, "lease_window": 1,
+               "delete_clears_window": False, "new_token_voids_old": False}),
+    ("memcached-meta", {"requests": 2, "writers": 1, "crash": True}),
+    ("memcached-meta", {"requests": 2, "writers": 1, "recache": 2, "value_ttl": 3,
+                        "cas": False}),
 ])
 def test_symbolic_guards_and_effects_agree_with_concrete_ones(preset: str,
                                                               params: dict[str, Any]) -> None:

@@ -51,5 +51,6 @@ def test_bad_parameters_name_the_cause(overrides: dict[str, object], error: type
 
 def test_unknown_policy_lists_the_choices() -> None:
     with pytest.raises(UnknownPolicy, match="unknown policy or preset `redlock`; choose one "
-                                            "of: lock-cad, lock-del, none"):
+                                            "of: lease, lock-cad, lock-del, memcached-meta, "
+                                            "none"):
         build("redlock")

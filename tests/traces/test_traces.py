@@ -24,7 +24,8 @@ from traces import (
     trace_to_dict,
     write_trace,
 )
-from traces.minimise import minimise
+from traces.minimise import minimise, minimise_report
+from traces.trace import herdproof_version
 
 RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
 
@@ -129,3 +130,35 @@ def test_minimise_refuses_a_trace_that_shows_nothing() -> None:
     params = resolve("lock-cad", RACE)[1]
     with pytest.raises(ValueError, match="does not show ONE"):
         minimise(Trace("stack", params, (Miss(r=0),), property="ONE"))
+
+
+def test_json_records_the_herdproof_version_and_rejects_a_mismatched_property() -> None:
+    data = trace_to_dict(race_trace())
+    assert data["herdproof"] == herdproof_version() != ""
+    with pytest.raises(TraceFormatError, match=re.escape("trace field `herdproof` must be")):
+        trace_from_dict(bad(data, herdproof=1))
+    lockless = bad(data, params={**data["params"], "lock": False}, property="NOFOREIGN",
+                   actions=[])
+    with pytest.raises(TraceFormatError, match=re.escape(
+            "trace field `property` NOFOREIGN does not apply to stack with these parameters "
+            "(it needs foreign_release)")):
+        trace_from_dict(lockless)
+
+
+def test_minimise_reorders_a_race_into_the_shortest_canonical_order() -> None:
+    """A random search's run: r1 arrives first, r0 finishes after the violation. Dropping alone
+    leaves r1's early arrival; moving steps earlier gives the breadth-first trace."""
+    params = resolve("lock-cad", RACE)[1]
+    found = Trace("stack", params, (Miss(r=1), Miss(r=0), WinLock(r=0), Tick(), Tick(), Tick(),
+                                    WinLock(r=1), Finish(r=0)), property="ONE")
+    report = minimise_report(found)
+    assert (report.before, report.after, report.dropped, report.reordered) == (8, 7, 1, 5)
+    assert report.trace.actions == race_trace().actions
+    assert report.summary() == "minimised from 8 to 7 steps (1 dropped, 5 moved earlier)"
+    assert minimise(report.trace) == report.trace  # a shortest trace stays as it is
+
+
+def test_minimise_refuses_a_trace_that_does_not_replay() -> None:
+    params = resolve("lock-cad", RACE)[1]
+    with pytest.raises(ReplayError, match="replay failed at step 2"):
+        minimise(Trace("stack", params, (Miss(r=0), Miss(r=0)), property="ONE"))

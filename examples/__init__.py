@@ -1,0 +1,1 @@
+"""Runnable examples that use herdproof's ideas against real infrastructure."""

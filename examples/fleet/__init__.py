@@ -1,0 +1,1 @@
+"""A real fleet: the lesson's combined stack in Python against a real Redis (see README.md)."""
