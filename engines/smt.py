@@ -43,7 +43,7 @@ from engines.result import Result, Verdict
 from models.core import Action, Invariant, ModelError, TransitionSystem
 from models.errors import HerdproofError, InvalidParameter, UnknownParameter
 from models.ops import eq, is_symbolic
-from models.params import ParamValue
+from models.params import ParamValue, show_value
 from models.registry import POLICIES, resolve
 from properties import Kind, Property, property_named
 from traces.replay import replay
@@ -94,7 +94,7 @@ class Instance:
         return values
 
     def describe(self) -> str:
-        fixed = " ".join(f"{k}={_show(v)}" for k, v in self.params.items()
+        fixed = " ".join(f"{k}={show_value(v)}" for k, v in self.params.items()
                          if k not in self.symbols)
         if not self.symbols:
             return f"{self.policy} {fixed}"
@@ -663,7 +663,3 @@ def _relation(param: str, other: str, offset: int, op: str = ">=") -> str:
     return f"{param} {op} {other} {'+' if offset > 0 else '-'} {abs(offset)}"
 
 
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)

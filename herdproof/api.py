@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from engines import explicit, stateful
 from engines.result import Result, Verdict
 from models.errors import HerdproofError
+from models.params import show_value
 from models.registry import build
 from properties import Kind, applicable_properties, property_named
 from traces.replay import replay
@@ -70,7 +71,7 @@ def assert_holds(policy: str, params: Mapping[str, object] | None = None,
     else:
         raise HerdproofError(f"unknown engine `{engine}`; choose explicit or stateful")
     assert_results_hold(results, f"{policy} " + " ".join(
-        f"{k}={_show(v)}" for k, v in (params or {}).items()))
+        f"{k}={show_value(v)}" for k, v in (params or {}).items()))
     return results
 
 
@@ -92,7 +93,3 @@ def assert_results_hold(results: Iterable[Result], title: str = "") -> None:
         raise PropertyViolated("\n".join(lines), result)
 
 
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)

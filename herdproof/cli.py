@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from engines import explicit, smt, stateful
 from engines.result import Result, Verdict
 from models.errors import HerdproofError, InvalidParameter
+from models.params import show_value
 from models.registry import POLICIES, PRESETS, build, resolve
 from properties import DEFAULT_PROPERTIES, QUANTITIES, applicable_properties, property_named
 from traces import read_trace, render_text, replay
@@ -245,11 +246,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for spec in data["policies"]:
         print(f"policy {spec['name']}: {spec['summary']}")
         for p in spec["params"]:
-            default = _show(p["default"])
+            default = show_value(p["default"])
             print(f"  {p['name']:<13} default {default:<5} {p['values']:<13} {p['help']}")
     print("presets:")
     for preset in data["presets"]:
-        values = " ".join(f"{k}={_show(v)}" for k, v in preset["values"].items())
+        values = " ".join(f"{k}={show_value(v)}" for k, v in preset["values"].items())
         print(f"  {preset['name']:<14} {preset['summary']}  ({values})")
     print("properties (REBUILDS<=k for any k):")
     for prop in data["properties"]:
@@ -519,7 +520,7 @@ def _print_check(policy: str, params: dict[str, Any], results: list[Result]) -> 
 
 
 def _title(policy: str, params: dict[str, Any]) -> str:
-    return f"{policy} " + " ".join(f"{k}={_show(v)}" for k, v in params.items())
+    return f"{policy} " + " ".join(f"{k}={show_value(v)}" for k, v in params.items())
 
 
 def _exit_code(results: list[Result]) -> int:
@@ -535,10 +536,6 @@ def _is_sometimes(name: str) -> bool:
     return property_named(name).kind is Kind.SOMETIMES
 
 
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -86,6 +86,13 @@ class Param:
         return value
 
 
+def show_value(value: object) -> str:
+    """A parameter value as the CLI writes it: switches as on/off, everything else as is."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def resolve_params(policy: str, schema: tuple[Param, ...],
                    given: Mapping[str, object]) -> dict[str, ParamValue]:
     """Defaults overlaid with ``given``, every value parsed and range-checked."""
