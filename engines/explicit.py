@@ -181,8 +181,12 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
         started = time.perf_counter()
-        verdict, trace, detail = _judge(ex, prop)
-        results.append(Result(prop.name, ENGINE, verdict, ex.states,
+        judged = ex
+        if prop.monitor is not None:  # its own product graph: the policy's with wait clocks
+            judged = explore(prop.prepare(model), symmetry=symmetry, max_states=max_states,
+                             max_seconds=max_seconds)
+        verdict, trace, detail = _judge(judged, prop)
+        results.append(Result(prop.name, ENGINE, verdict, judged.states,
                               ex.seconds + time.perf_counter() - started, trace, detail))
     return results
 
@@ -199,6 +203,9 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
     3
     """
     q = quantity_named(quantity)
+    if q.monitor is not None:  # measured on its own product graph, never a shared exploration
+        model = q.prepare(model)
+        exploration = None
     ex = exploration or explore(model, symmetry=symmetry, max_states=max_states,
                                 max_seconds=max_seconds)
     started = time.perf_counter()
@@ -209,8 +216,15 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
             best_state, best = state, value
     assert best is not None and best_state is not None
     detail = "" if ex.complete else f"a lower bound: {ex.stop_reason}"
-    return Maximum(q.name, int(best), ex.trace_to(best_state, note=f"{q.name} = {best}"),
-                   ex.states, ex.complete, ex.seconds + time.perf_counter() - started, detail)
+    complete = ex.complete
+    if q.cap is not None and best >= q.cap:
+        complete, detail = False, f"a lower bound: {q.name} reaches its cap {q.cap}, so it " \
+                                  "may be unbounded"
+    # A longest wait of L is a violation of SERVED<=L-1: label the witness so that replay
+    # and the renderers show the wait clocks.
+    prop = f"SERVED<={best - 1}" if q.monitor is not None and best > 0 else None
+    return Maximum(q.name, int(best), ex.trace_to(best_state, prop, note=f"{q.name} = {best}"),
+                   ex.states, complete, ex.seconds + time.perf_counter() - started, detail)
 
 
 def _judge(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]:

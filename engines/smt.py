@@ -316,6 +316,17 @@ def bmc(inst: Instance, prop: Property | str, max_depth: int = DEFAULT_BMC_DEPTH
     if prop.kind is Kind.EVENTUALLY:
         raise HerdproofError(f"{prop.name} is a progress property; the SMT engine checks "
                              "ALWAYS and SOMETIMES properties only")
+    return _bmc(monitored(inst, prop), prop, max_depth)
+
+
+def monitored(inst: Instance, prop: Property) -> Instance:
+    """``inst`` with its model inside ``prop``'s monitor, if the property has one."""
+    if prop.monitor is None:
+        return inst
+    return dataclasses.replace(inst, model=prop.prepare(inst.model))
+
+
+def _bmc(inst: Instance, prop: Property, max_depth: int) -> Bmc:
     started = time.perf_counter()
     unrolling = Unrolling(inst)
     solver = _solver()
@@ -437,6 +448,7 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
     if prop.kind is not Kind.ALWAYS:
         raise HerdproofError(f"{prop.name} is a {prop.kind.value} property; `prove` proves "
                              "ALWAYS properties (use `check --engine smt` for the others)")
+    inst = monitored(inst, prop)
     if not prop.applies_to(inst.model.observe(inst.model.initial_states()[0])):
         raise HerdproofError(f"property {prop.name} does not apply to this configuration of "
                              f"{inst.policy} (it needs {', '.join(prop.requires)})")
@@ -452,7 +464,7 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
         obligations += [f"initial states satisfy {c}: ok" for c in claims]
         return Proof(Verdict.HOLDS, "induction", 1, time.perf_counter() - started, obligations,
                      trace=None, **done)  # type: ignore[arg-type]
-    found = bmc(inst, prop, bmc_depth if bmc_depth is not None else max_k)
+    found = _bmc(inst, prop, bmc_depth if bmc_depth is not None else max_k)
     if found.found:
         return Proof(Verdict.VIOLATED, "bmc", found.depth, time.perf_counter() - started,
                      trace=found.trace, **done)  # type: ignore[arg-type]
@@ -466,7 +478,7 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
                          obligations, **done)  # type: ignore[arg-type]
     cti = _k_step(inst, goal, survivors, max(2, min(max_k, found.depth + 1)))
     detail = (f"no violation up to depth {found.depth}, and induction up to k={max_k} did not "
-              f"close; {_classify(inst, cti)}")
+              f"close; {_classify(inst, prop, cti)}")
     return Proof(Verdict.UNKNOWN, "k-induction", max_k, time.perf_counter() - started,
                  detail=detail, **done)  # type: ignore[arg-type]
 
@@ -503,7 +515,7 @@ def _k_step(inst: Instance, goal: Invariant, invariants: Sequence[Invariant],
     return start, inst.concrete_params(solution)
 
 
-def _classify(inst: Instance, cti: tuple[Any, dict[str, ParamValue]] | None,
+def _classify(inst: Instance, prop: Property, cti: tuple[Any, dict[str, ParamValue]] | None,
               limit: int = 200_000) -> str:
     if cti is None:
         return "the counterexample to induction vanished"
@@ -511,7 +523,7 @@ def _classify(inst: Instance, cti: tuple[Any, dict[str, ParamValue]] | None,
     from models.registry import build
 
     start, params = cti
-    exploration = explore(build(inst.policy, params), max_states=limit)
+    exploration = explore(prop.prepare(build(inst.policy, params)), max_states=limit)
     if start in exploration.graph:
         return ("the counterexample to induction starts in a reachable state: a violation "
                 "deeper than the bound exists")

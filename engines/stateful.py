@@ -182,10 +182,11 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     results = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
-        if not prop.applies_to(model.observe(model.initial_states()[0])):
+        checked = prop.prepare(model)
+        if not prop.applies_to_model(model):
             raise HerdproofError(f"property {prop.name} does not apply to this configuration "
                                  f"of {model.name} (it needs {', '.join(prop.requires)})")
-        results.append(_search(model, prop, max_examples, max_steps, derandomize,
+        results.append(_search(checked, prop, max_examples, max_steps, derandomize,
                                hypothesis_shrink))
     return results
 

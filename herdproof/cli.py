@@ -238,6 +238,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
                      "values": dict(p.values)} for p in PRESETS.values()],
         "properties": [{"name": p.name, "kind": p.kind.value, "summary": p.summary}
                        for p in map(property_named, DEFAULT_PROPERTIES)],
+        "parametric_properties": [
+            {"name": "REBUILDS<=k", "kind": "always",
+             "summary": "at most k rebuild starts (database queries) in the whole run"},
+            {"name": "SERVED<=B", "kind": "always",
+             "summary": "every request is served within B ticks of arriving (prompt "
+                        "scheduling; not a default: name it with --property)"}],
         "quantities": [{"name": q.name, "summary": q.summary} for q in QUANTITIES.values()],
     }
     if args.json:
@@ -252,13 +258,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for preset in data["presets"]:
         values = " ".join(f"{k}={show_value(v)}" for k, v in preset["values"].items())
         print(f"  {preset['name']:<14} {preset['summary']}  ({values})")
-    print("properties (REBUILDS<=k for any k):")
-    for prop in data["properties"]:
+    print("properties:")
+    for prop in [*data["properties"], *data["parametric_properties"]]:
         print(f"  {prop['name']:<12} {prop['kind']:<10} {prop['summary']}")
     print("quantities:")
     for q in data["quantities"]:
         print(f"  {q['name']:<20} {q['summary']}")
     return EXIT_OK
+
+
+# What a property's missing observation field means for the user, and the fix.
+_NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
+          "stale": "it needs DB writers: set writers=1 or more"}
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -267,10 +278,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.properties:
         props = [property_named(name) for name in args.properties]
         for prop in props:
-            if not prop.applies_to(observation):
+            if not prop.applies_to_model(model):
+                hints = "; ".join(_NEEDS.get(f, f"it needs {f}") for f in prop.requires)
                 raise HerdproofError(
                     f"property {prop.name} does not apply to {args.policy} with these "
-                    f"parameters (it needs {', '.join(prop.requires)}; e.g. turn lock=on)")
+                    f"parameters ({hints})")
     else:
         props = list(applicable_properties(observation))
     engines = ("explicit", "stateful", "smt") if args.engine == "all" else (args.engine,)

@@ -27,6 +27,7 @@ class Tick(Action):
     """The environment advances the clock by one tick; disabled while urgent work is due."""
 
     advances_time: ClassVar[bool] = True
+    by_environment: ClassVar[bool] = True
 
 
 def redis_expires_on_tick(remaining: Int) -> Bool:

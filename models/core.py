@@ -28,10 +28,13 @@ class Action:
     """Base of every action: a small frozen record named actor-verb (``WinLock(r=1)``).
 
     The dataclass ``repr`` is valid Python, so a failing run prints a program that can be
-    pasted into a regression test. ``advances_time`` marks the environment's clock tick.
+    pasted into a regression test. ``advances_time`` marks the environment's clock tick;
+    ``by_environment`` marks the environment's actions (the tick, pauses, crashes, DB writes),
+    as opposed to a request's own steps.
     """
 
     advances_time: ClassVar[bool] = False
+    by_environment: ClassVar[bool] = False
 
 
 S = TypeVar("S")

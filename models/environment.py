@@ -12,7 +12,7 @@ module, which holds only the policy itself:
   "between the last check and the write".
 - ``Crash(r=..)``: a rebuilder's process dies. It never writes and never releases anything it
   holds (a lock, a lease, a memcached win); whatever it held frees itself only by expiry. At
-  most ``crashes`` happen in a run (``crash=on`` is one).
+  most ``crashes`` happen in a run (``crash=on`` alone is one).
 - ``Write()``: a database writer commits version ``db + 1`` and then deletes the cache key (the
   look-aside write path). Commit and delete are one step: the property FRESH is about what the
   cache holds *after* the delete, and a read between the two sees the old version either way.
@@ -24,13 +24,14 @@ cache records the version it holds. The cache is *stale* when it holds a version
 newest one a writer has invalidated, which is ``db`` itself, since every commit is followed by
 its delete in the same step.
 
-Parameters: :data:`PAUSE`, :data:`CRASH`, :data:`WRITERS` are shared :class:`Param` schemas a
-policy includes in its own ``PARAMS``.
+Parameters: :data:`PAUSE`, :data:`CRASH`, :data:`CRASHES`, :data:`WRITERS` are shared
+:class:`Param` schemas a policy includes in its own ``PARAMS``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from models.core import Action
 from models.ops import Bool, Int, all_of, implies, negate
@@ -38,20 +39,28 @@ from models.params import Param
 
 PAUSE = Param("pause", int, 0, "extra ticks a due rebuilder may be paused before its write",
               minimum=0, timing=True)
-CRASH = Param("crash", bool, False, "one rebuilder may crash (never writes, never releases)")
+CRASH = Param("crash", bool, False, "a rebuilder may crash (never writes, never releases)")
+CRASHES = Param("crashes", int, 0, "at most this many crashes in a run (crash=on alone: 1)",
+                minimum=0)
 WRITERS = Param("writers", int, 0, "DB writes (commit a new version, then delete the key)",
                 minimum=0)
 
 
-def crashes(crash: bool) -> int:
-    """The bound on crashes in a run for the ``crash`` switch."""
-    return 1 if crash else 0
+def crash_bound(crash: bool, crashes: int) -> int:
+    """The bound on crashes in a run: ``crashes``, or one for the ``crash`` switch alone.
+
+    ``crashes=2`` alone allows two crashes: naming a count switches crashing on, so a user who
+    sets it never gets a silently crash-free run.
+    """
+    return max(crashes, 1 if crash else 0)
 
 
 @dataclass(frozen=True, slots=True)
 class Pause(Action):
     """The environment stalls rebuilder r for one tick; enabled when r's work is due, r is not
     already stalled this tick, and r has been stalled fewer than ``pause`` ticks."""
+
+    by_environment: ClassVar[bool] = True
 
     r: int
 
@@ -61,6 +70,8 @@ class Crash(Action):
     """Rebuilder r's process crashes, holding what it holds; enabled while r rebuilds and fewer
     than ``crashes`` crashes have happened."""
 
+    by_environment: ClassVar[bool] = True
+
     r: int
 
 
@@ -68,6 +79,8 @@ class Crash(Action):
 class Write(Action):
     """A DB writer commits version ``db + 1`` and deletes the cache key; enabled while fewer
     than ``writers`` writes have happened."""
+
+    by_environment: ClassVar[bool] = True
 
 
 def due(elapsed: Int, duration: Int) -> Bool:

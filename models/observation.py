@@ -10,9 +10,10 @@ apply to that policy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.ops import Bool, Int
+from models.ops import Bool, Int, all_of, any_of, negate
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,12 @@ class Observation:
     stale:
         The cache holds a version older than the newest one a DB writer has invalidated
         (``None`` for a policy, or a configuration, without writers).
+    waiting:
+        Per request: it has arrived and not yet ended (with the value, a fallback or an
+        explicit failure). Bounded progress (``SERVED<=B``) times these waits.
+    waited:
+        The longest current wait in ticks. Only the bounded-progress monitor
+        (:mod:`properties.progress`) knows it, so it is ``None`` in a policy's own observation.
     """
 
     rebuilding: Int
@@ -42,3 +49,10 @@ class Observation:
     cache_filled: Bool
     unserved: Int
     stale: Bool | None = None
+    waiting: tuple[Bool, ...] = ()
+    waited: Int | None = None
+
+
+def waiting(pcs: Sequence[Int], idle: int, done: Sequence[int]) -> tuple[Bool, ...]:
+    """Per request: it left ``idle`` (arrived) and is in none of the ``done`` outcomes."""
+    return tuple(all_of(pc != idle, negate(any_of(*(pc == d for d in done)))) for pc in pcs)

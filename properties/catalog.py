@@ -20,10 +20,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
+from models.core import TransitionSystem
 from models.errors import UnknownProperty
 from models.observation import Observation
 from models.ops import Bool, Int, negate
+from properties.progress import prompt
 
 
 class Kind(Enum):
@@ -43,10 +46,21 @@ class Property:
     summary: str
     predicate: Callable[[Observation], Bool]
     requires: tuple[str, ...] = ()
+    monitor: Callable[[TransitionSystem[Any, Any]], TransitionSystem[Any, Any]] | None = None
 
     def applies_to(self, observation: Observation) -> bool:
         """False if the policy leaves a field this property needs as ``None``."""
         return all(getattr(observation, f) is not None for f in self.requires)
+
+    def prepare(self, model: TransitionSystem[Any, Any]) -> TransitionSystem[Any, Any]:
+        """The transition system an engine checks this property on: ``model`` itself, or
+        ``model`` wrapped in the property's monitor (``SERVED<=B``'s wait clocks)."""
+        return self.monitor(model) if self.monitor is not None else model
+
+    def applies_to_model(self, model: TransitionSystem[Any, Any]) -> bool:
+        """True if the property can be checked on ``model`` (inside its monitor, if any)."""
+        checked = self.prepare(model)
+        return self.applies_to(checked.observe(checked.initial_states()[0]))
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,20 @@ class Quantity:
     name: str
     summary: str
     measure: Callable[[Observation], Int]
+    monitor: Callable[[TransitionSystem[Any, Any]], TransitionSystem[Any, Any]] | None = None
+    cap: int | None = None  # a monitored quantity saturates here: "at least cap"
+
+    def prepare(self, model: TransitionSystem[Any, Any]) -> TransitionSystem[Any, Any]:
+        """The transition system the quantity is measured on (see :meth:`Property.prepare`)."""
+        return self.monitor(model) if self.monitor is not None else model
+
+
+def _served_within(bound: int) -> Property:
+    return Property(
+        f"SERVED<={bound}", Kind.ALWAYS,
+        f"every request is served within {bound} tick(s) of arriving (prompt scheduling)",
+        lambda o: o.waited is not None and o.waited <= bound, requires=("waited",),
+        monitor=lambda model: prompt(model, bound))
 
 
 def _rebuilds_at_most(k: int) -> Property:
@@ -84,7 +112,11 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
              lambda o: o.cache_filled),
 )}
 
+# Waits are counted up to here by ``longest_wait``: reaching it means "this long or unbounded".
+WAIT_CAP = 64
+
 _REBUILDS = re.compile(r"REBUILDS<=(\d+)")
+_SERVED_WITHIN = re.compile(r"SERVED<=(\d+)")
 
 DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED",
                                         "REFILL")
@@ -94,6 +126,10 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
              lambda o: o.rebuilding),
     Quantity("rebuild_starts", "rebuilds started in one run (database queries)",
              lambda o: o.rebuild_starts),
+    Quantity("longest_wait", f"ticks a request waits from arrival to service (prompt "
+             f"scheduling; the tight bound B of SERVED<=B; counted up to {WAIT_CAP})",
+             lambda o: o.waited if o.waited is not None else 0,
+             monitor=lambda model: prompt(model, WAIT_CAP - 1), cap=WAIT_CAP),
 )}
 
 
@@ -105,7 +141,10 @@ def property_named(name: str) -> Property:
     match = _REBUILDS.fullmatch(key)
     if match:
         return _rebuilds_at_most(int(match.group(1)))
-    known = ", ".join([*_FIXED, "REBUILDS<=k"])
+    match = _SERVED_WITHIN.fullmatch(key)
+    if match:
+        return _served_within(int(match.group(1)))
+    known = ", ".join([*_FIXED, "REBUILDS<=k", "SERVED<=B"])
     raise UnknownProperty(f"unknown property `{name}`; choose one of: {known}")
 
 
@@ -119,5 +158,7 @@ def quantity_named(name: str) -> Quantity:
 
 def applicable_properties(observation: Observation,
                           names: Iterable[str] = DEFAULT_PROPERTIES) -> tuple[Property, ...]:
-    """The named properties that apply to a policy, judged by one of its observations."""
-    return tuple(p for p in map(property_named, names) if p.applies_to(observation))
+    """The named properties that apply to a policy, judged by one of its observations
+    (a monitored property applies when the policy reports who is waiting)."""
+    return tuple(p for p in map(property_named, names) if p.applies_to(observation)
+                 or (p.monitor is not None and bool(observation.waiting)))

@@ -109,7 +109,7 @@ def trace_from_dict(data: object) -> Trace:
     _expect(0 <= initial < count, "initial",
             f"must number one of the model's {count} initial state(s), from 0")
     if prop is not None:
-        _expect(named.applies_to(model.observe(model.initial_states()[0])), "property",
+        _expect(named.applies_to_model(model), "property",
                 f"{prop} does not apply to {policy_name} with these parameters (it needs "
                 f"{', '.join(named.requires)}); the trace does not match its policy")
     actions = []

@@ -40,8 +40,10 @@ class Replayed:
 
 
 def model_for(trace: Trace) -> TransitionSystem[Any, Any]:
-    """The model a trace was recorded against, rebuilt from the registry."""
-    return build(trace.policy, trace.params)
+    """The model a trace was recorded against, rebuilt from the registry (inside its
+    property's monitor, for a property such as ``SERVED<=B`` that has one)."""
+    model = build(trace.policy, trace.params)
+    return property_named(trace.property).prepare(model) if trace.property else model
 
 
 def replay(trace: Trace, model: TransitionSystem[Any, Any] | None = None) -> Replayed:

@@ -53,7 +53,7 @@ from models import environment
 from models.clock import Tick
 from models.core import Action, Invariant
 from models.environment import Crash, Pause, Write
-from models.observation import Observation
+from models.observation import Observation, waiting
 from models.ops import (
     Bool,
     Int,
@@ -82,6 +82,7 @@ PARAMS: tuple[Param, ...] = (
     Param("new_token_voids_old", bool, True, "issuing a token invalidates the outstanding one"),
     environment.PAUSE,
     environment.CRASH,
+    environment.CRASHES,
     replace(environment.WRITERS, default=1),
 )
 
@@ -117,6 +118,7 @@ class LeaseConfig:
     new_token_voids_old: bool
     pause: Int
     crash: bool
+    crashes: int
     writers: int
 
     @classmethod
@@ -261,7 +263,8 @@ class LeaseModel:
                     s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
             case Crash():
                 return all_of(pc == REBUILDING,
-                              environment.may_crash(s.crashed, environment.crashes(cfg.crash)))
+                              environment.may_crash(
+                                  s.crashed, environment.crash_bound(cfg.crash, cfg.crashes)))
         raise TypeError(f"lease has no action {a!r}")
 
     def apply(self, s: LeaseState, a: Action) -> LeaseState:
@@ -319,7 +322,7 @@ class LeaseModel:
             implies(s.deleted, all_of(cfg.stale_values, negate(s.filled))),
             s.db >= 0, s.db <= cfg.writers, s.cached >= 0, s.cached <= s.db,
             s.starts >= 0, s.starts <= cfg.requests,
-            s.crashed >= 0, s.crashed <= environment.crashes(cfg.crash),
+            s.crashed >= 0, s.crashed <= environment.crash_bound(cfg.crash, cfg.crashes),
         )
 
     def observe(self, s: LeaseState) -> Observation:
@@ -329,6 +332,7 @@ class LeaseModel:
             foreign_release=None,
             cache_filled=s.filled,
             unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+            waiting=waiting(s.pc, IDLE, DONE),
             stale=environment.stale(s.filled, s.cached, s.db) if self.cfg.writers else None,
         )
 
@@ -456,7 +460,7 @@ class LeaseModel:
             kinds += [Miss, Fill]
         if is_symbolic(cfg.pause) or cfg.pause > 0:
             kinds.append(Pause)
-        if cfg.crash:
+        if environment.crash_bound(cfg.crash, cfg.crashes):
             kinds.append(Crash)
         per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
                        for kind in kinds]

@@ -40,11 +40,13 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from models import environment
+from models import memcached_item as mi
 from models.clock import Tick
 from models.core import Action, Invariant
 from models.environment import Crash, Pause, Write
 from models.errors import InvalidParameter
-from models.observation import Observation
+from models.memcached_item import Item  # the item's semantics live there; re-exported here
+from models.observation import Observation, waiting
 from models.ops import (
     Bool,
     Int,
@@ -73,6 +75,7 @@ PARAMS: tuple[Param, ...] = (
     Param("value_ttl", int, 0, "TTL of stored values (0: never expire)", minimum=0),
     environment.PAUSE,
     environment.CRASH,
+    environment.CRASHES,
     replace(environment.WRITERS, default=1),
 )
 
@@ -95,23 +98,6 @@ SHORT = {IDLE: "-", REBUILDING: "rebuild", SLEEPING: "Z wait", GOT_VALUE: "value
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
-    """The key's item: absent, a 0-byte stub, or a value; its flags, remaining TTL and CAS.
-
-    ``ttl`` is ``exptime - t`` (0: never expires); ``cas`` is the last CAS id memcached issued
-    and survives the item's removal.
-    """
-
-    present: Bool = False
-    valued: Bool = False
-    version: Int = 0
-    stale: Bool = False
-    won: Bool = False
-    ttl: Int = 0
-    cas: Int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class MetaConfig:
     """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
 
@@ -124,6 +110,7 @@ class MetaConfig:
     value_ttl: int
     pause: Int
     crash: bool
+    crashes: int
     writers: int
 
     @classmethod
@@ -254,8 +241,7 @@ class MetaModel:
             case WinRecache():
                 return all_of(self._about_to_get(s, r), self._win_up_for_grabs(item))
             case GotZ():
-                return all_of(self._about_to_get(s, r), item.present, negate(item.valued),
-                              item.won)
+                return all_of(self._about_to_get(s, r), mi.is_stub(item), item.won)
             case ServeStale():
                 return all_of(self._about_to_get(s, r), item.valued, item.stale, item.won)
             case Store():
@@ -268,7 +254,8 @@ class MetaModel:
                     s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
             case Crash():
                 return all_of(pc == REBUILDING,
-                              environment.may_crash(s.crashed, environment.crashes(cfg.crash)))
+                              environment.may_crash(
+                                  s.crashed, environment.crash_bound(cfg.crash, cfg.crashes)))
         raise TypeError(f"memcached-meta has no action {a!r}")
 
     def apply(self, s: MetaState, a: Action) -> MetaState:
@@ -283,18 +270,16 @@ class MetaModel:
             case Hit():
                 return self._end(s, r, GOT_VALUE)
             case WinStub():
-                stub = Item(present=True, valued=False, version=0, stale=False, won=True,
-                            ttl=cfg.stub_ttl, cas=item.cas + 1)
+                stub = mi.vivify(item, cfg.stub_ttl, fresh_cas=item.cas + 1)
                 return self._start_rebuild(replace(s, item=stub), r)
             case WinRecache():
-                return self._start_rebuild(replace(s, item=replace(item, won=True)), r)
+                return self._start_rebuild(replace(s, item=mi.hand_out_win(item)), r)
             case GotZ():
                 return self._goto(s, r, SLEEPING, timer=cfg.wait)
             case ServeStale():
                 return self._end(s, r, GOT_STALE)
             case Store():
-                stored = Item(present=True, valued=True, version=s.seen[r], stale=False,
-                              won=False, ttl=cfg.value_ttl, cas=item.cas + 1)
+                stored = mi.store(item, s.seen[r], cfg.value_ttl, fresh_cas=item.cas + 1)
                 return self._end(replace(s, item=stored), r, GOT_VALUE)
             case StoreRejected():
                 return self._end(s, r, GOT_VALUE)
@@ -337,7 +322,7 @@ class MetaModel:
             item.cas >= 0, item.cas <= 2 * cfg.requests + cfg.writers,
             s.db >= 0, s.db <= cfg.writers,
             s.starts >= 0, s.starts <= cfg.requests,
-            s.crashed >= 0, s.crashed <= environment.crashes(cfg.crash),
+            s.crashed >= 0, s.crashed <= environment.crash_bound(cfg.crash, cfg.crashes),
         )
 
     def observe(self, s: MetaState) -> Observation:
@@ -349,6 +334,7 @@ class MetaModel:
             foreign_release=None,
             cache_filled=fresh_value,
             unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+            waiting=waiting(s.pc, IDLE, DONE),
             stale=environment.stale(fresh_value, item.version, s.db)
             if self.cfg.writers else None,
         )
@@ -416,11 +402,8 @@ class MetaModel:
 
     def _win_up_for_grabs(self, item: Item) -> Bool:
         """The next mg gets W on this item: it is stale (md I re-armed it) or, with R, its
-        value's remaining TTL is below ``recache``; and no W went out for it yet."""
-        early: Bool = False
-        if self.cfg.recache:
-            early = all_of(item.valued, item.ttl > 0, item.ttl < self.cfg.recache)
-        return all_of(item.present, negate(item.won), any_of(item.stale, early))
+        remaining TTL is below ``recache``; and no W went out for it yet."""
+        return mi.win_up_for_grabs(item, recache=self.cfg.recache or None)
 
     def _completes(self, s: MetaState, r: int) -> Bool:
         return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
@@ -429,7 +412,7 @@ class MetaModel:
         """``ms k C<cas>`` finds the item with the CAS r's mg returned (any ms, with cas off)."""
         if not self.cfg.cas:
             return True
-        return all_of(s.item.present, s.item.cas == s.cas_seen[r])
+        return mi.cas_matches(s.item, s.cas_seen[r])
 
     def _goto(self, s: MetaState, r: int, pc: PC, timer: Int = 0) -> MetaState:
         return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, timer))
@@ -448,9 +431,7 @@ class MetaModel:
     def _write(self, s: MetaState) -> MetaState:
         """Commit ``db + 1``, then ``md k I``: a present item is marked stale, its win re-armed
         and its CAS bumped; an absent one stays absent (NF)."""
-        item = s.item
-        marked = replace(item, stale=True, won=False, cas=item.cas + 1)
-        return replace(s, db=s.db + 1, item=ite(item.present, marked, item))
+        return replace(s, db=s.db + 1, item=mi.invalidate(s.item, fresh_cas=s.item.cas + 1))
 
     def _urgent_free(self, s: MetaState) -> Bool:
         return negate(any_of(*(
@@ -463,11 +444,8 @@ class MetaModel:
             ite(pc == REBUILDING, timer + 1,
                 ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
             for pc, timer in zip(s.pc, s.timer, strict=True))
-        item = s.item
-        expires = all_of(item.present, item.ttl == 1)
-        aged = replace(item, ttl=ite(item.ttl > 1, item.ttl - 1, item.ttl))
         return replace(s, timer=timers, held=(False,) * self.cfg.requests,
-                       item=ite(expires, Item(cas=item.cas), aged))
+                       item=mi.tick(s.item))
 
     # -- actions and labels ----------------------------------------------------------------
 
@@ -483,7 +461,7 @@ class MetaModel:
             kinds.append(StoreRejected)
         if is_symbolic(cfg.pause) or cfg.pause > 0:
             kinds.append(Pause)
-        if cfg.crash:
+        if environment.crash_bound(cfg.crash, cfg.crashes):
             kinds.append(Crash)
         per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
                        for kind in kinds]

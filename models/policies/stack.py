@@ -63,7 +63,7 @@ from models.clock import Tick
 from models.core import Action, Invariant
 from models.environment import Crash, Pause, Write
 from models.errors import InvalidParameter
-from models.observation import Observation
+from models.observation import Observation, waiting
 from models.ops import (
     Bool,
     Int,
@@ -95,6 +95,7 @@ PARAMS: tuple[Param, ...] = (
           minimum=0, timing=True),
     environment.PAUSE,
     environment.CRASH,
+    environment.CRASHES,
     environment.WRITERS,
     Param("fencing", bool, False, "lock grants carry increasing tokens; the cache rejects a "
           "fill with a lower token than it has accepted (needs lock=on)"),
@@ -142,6 +143,7 @@ class StackConfig:
     wait: Int
     pause: Int
     crash: bool
+    crashes: int
     writers: int
     fencing: bool
     horizon: int
@@ -156,8 +158,8 @@ class StackConfig:
         return cls(**values)  # type: ignore[arg-type]
 
     @property
-    def crashes(self) -> int:
-        return environment.crashes(self.crash)
+    def crash_bound(self) -> int:
+        return environment.crash_bound(self.crash, self.crashes)
 
     @property
     def requests(self) -> int:
@@ -366,7 +368,8 @@ class StackModel:
                 return all_of(pc == REBUILDING, environment.may_pause(
                     s.timer[r], self.cfg.rebuild, self.cfg.pause, s.held[r]))
             case Crash():
-                return all_of(pc == REBUILDING, environment.may_crash(s.crashed, self.cfg.crashes))
+                return all_of(pc == REBUILDING, environment.may_crash(s.crashed,
+                                                                     self.cfg.crash_bound))
         raise TypeError(f"stack has no action {a!r}")
 
     def apply(self, s: StackState, a: Action) -> StackState:
@@ -436,7 +439,7 @@ class StackModel:
             s.db >= 0, s.db <= cfg.writers, s.cached >= 0, s.cached <= s.db,
             s.fence >= 0, s.fence <= ite(cfg.fencing, cfg.requests + cfg.writers, 0),
             s.accepted >= 0, s.accepted <= s.fence,
-            s.crashed >= 0, s.crashed <= cfg.crashes,
+            s.crashed >= 0, s.crashed <= cfg.crash_bound,
         )
 
     def observe(self, s: StackState) -> Observation:
@@ -446,6 +449,7 @@ class StackModel:
             foreign_release=s.foreign if self.cfg.lock else None,
             cache_filled=s.cache_filled,
             unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+            waiting=waiting(s.pc, IDLE, DONE),
             stale=environment.stale(s.cache_filled, s.cached, s.db) if self.cfg.writers else None,
         )
 
@@ -670,7 +674,7 @@ class StackModel:
             kinds += [WakeHit, WakeMiss]
         if is_symbolic(self.cfg.pause) or self.cfg.pause > 0:
             kinds.append(Pause)
-        if self.cfg.crash:
+        if self.cfg.crash_bound:
             kinds.append(Crash)
         per_request = [kind(r=r) for r in range(self.cfg.requests)  # type: ignore[call-arg]
                        for kind in kinds]

@@ -14,15 +14,40 @@ the background". The model starts at the moment the value went stale (age == M):
   (``Miss``, then ``Finish``): RFC 5861 dedupes nothing outside the window;
 - a request that finds the fresh value is served it (``Hit``).
 
+The shared environment (:mod:`models.environment`), off by default:
+
+- ``Pause(r=..)`` stalls a due synchronous fetch, ``PauseRefresh()`` the due background
+  refresh, one tick at a time and at most ``pause`` ticks each (a GC pause, a slow origin).
+- ``Crash(r=..)``: a synchronous fetcher dies; it never stores and its client gets an error,
+  an explicit failure (``crashed``). ``CrashRefresh()``: the background refresh dies and never
+  stores. The cache keeps the key marked as *updating* (nginx marks an entry so while one
+  request updates it, and serves the others its stale copy: ``proxy_cache_use_stale
+  updating`` with ``proxy_cache_background_update on``); a process that dies runs no
+  clean-up, so the model lets the mark outlive the refresh. Inside the window every request
+  is still served stale and none starts a second refresh: there the crash costs freshness,
+  not origin load. Once the window closes nothing fresh was stored, so requests go to the
+  origin synchronously, side by side. At most ``crash_bound(crash, crashes)`` crashes happen
+  in a run.
+- ``Write()``: a DB writer commits version ``db + 1`` and purges the key (the look-aside
+  delete). Nothing stale is left to serve, so the window is over: every later request that
+  finds no fresh value misses and fetches synchronously. A fetch or refresh reads the DB
+  version when it starts and stores that version when it finishes; the cache records the
+  version it holds.
+
 What is abstracted away, and why that is safe: one key; the refreshed value stays fresh for the
 rest of the run (its ``max-age`` is longer than the race); the background refresh belongs to the
 cache, not to the request that triggered it (the request is answered at once), so it is a
-separate timer; faults and writers are not modelled (this policy is the tutorial's,
-``docs/adding-a-policy.md``).
+separate timer with its own pause and crash actions; a revalidation may be conditional
+(``If-None-Match``), but a 304 and a 200 both make the stored copy fresh, so one store step
+covers both; a purge that lands while the refresh runs does not cancel it, because nothing
+recalls a request already sent to the origin.
 
 Meant to fail: ONE and REBUILDS<=1. The single background refresh bounds the origin load only
 inside the window: a request arriving after the window closes, while the refresh still runs,
-queries the origin beside it. SERVED holds: nobody waits inside the window.
+queries the origin beside it. FRESH with writers: a refresh that read the old version before
+the writer's purge stores it afterwards, and nothing checks its version (no stale-set
+protection, unlike ``lease`` tokens or ``memcached-meta``'s ``ms C<cas>``). SERVED holds:
+nobody waits inside the window, and every fetch after it completes or fails loudly.
 """
 
 from __future__ import annotations
@@ -31,10 +56,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
+from models import environment
 from models.clock import Tick
 from models.core import Action, Invariant
-from models.observation import Observation
-from models.ops import Bool, Int, all_of, any_of, count, ite, maximum, negate, set_at
+from models.environment import Crash, Pause, Write
+from models.observation import Observation, waiting
+from models.ops import (
+    Bool,
+    Int,
+    all_of,
+    any_of,
+    count,
+    implies,
+    is_symbolic,
+    ite,
+    maximum,
+    negate,
+    set_at,
+)
 from models.params import Param, ParamValue
 
 PARAMS: tuple[Param, ...] = (
@@ -42,9 +81,14 @@ PARAMS: tuple[Param, ...] = (
     Param("stale_while_revalidate", int, 2, "ticks the stale value may still be served",
           minimum=0, timing=True),
     Param("rebuild", int, 2, "refresh (origin fetch) duration in ticks", minimum=1, timing=True),
+    environment.PAUSE,
+    environment.CRASH,
+    environment.CRASHES,
+    environment.WRITERS,
 )
 
-NO_REFRESH = -1  # ``refresh`` when no background refresh runs
+NO_REFRESH = -1       # ``refresh`` when no background refresh runs
+CRASHED_REFRESH = -2  # the refresh died; the cache still marks the key as updating
 
 
 class PC(IntEnum):
@@ -54,10 +98,11 @@ class PC(IntEnum):
     REBUILDING = 1  # window closed: fetching from the origin itself
     GOT_VALUE = 2   # ended with the fresh value
     GOT_STALE = 3   # ended with the stale value, inside the window
+    CRASHED = 4     # its fetcher died: the client got an error
 
 
-IDLE, REBUILDING, GOT_VALUE, GOT_STALE = tuple(PC)
-DONE = (GOT_VALUE, GOT_STALE)
+IDLE, REBUILDING, GOT_VALUE, GOT_STALE, CRASHED = tuple(PC)
+DONE = (GOT_VALUE, GOT_STALE, CRASHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +112,10 @@ class SwrConfig:
     requests: int
     stale_while_revalidate: Int
     rebuild: Int
+    pause: Int
+    crash: bool
+    crashes: int
+    writers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +130,15 @@ class SwrState:
     window: Int
     refresh: Int
     starts: Int
+    # the environment's (models/environment.py): paused this tick and the DB version read, per
+    # fetch and for the refresh; the version the cache holds, the DB's, and crashes so far
+    held: tuple[Bool, ...]
+    seen: tuple[Int, ...]
+    refresh_held: Bool
+    refresh_seen: Int
+    cached: Int
+    db: Int
+    crashed: Int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +182,21 @@ class RefreshDone(Action):
     """The background refresh stores the fresh value; enabled when it is due."""
 
 
+@dataclass(frozen=True, slots=True)
+class PauseRefresh(Action):
+    """The environment stalls the background refresh for one tick; enabled when the refresh is
+    due, not already stalled this tick, and stalled fewer than ``pause`` ticks."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashRefresh(Action):
+    """The background refresh dies and never stores; the key stays marked as updating. Enabled
+    while the refresh runs and fewer than ``crashes`` crashes have happened."""
+
+
 ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, RefreshDone, Hit, ServeStaleAndRefresh, ServeStale, Miss, Finish)
+    Tick, Write, RefreshDone, PauseRefresh, CrashRefresh, Hit, ServeStaleAndRefresh, ServeStale,
+    Miss, Finish, Pause, Crash)
 
 
 class SwrModel:
@@ -136,14 +207,14 @@ class SwrModel:
         self.cfg = config
         self.params = dict(params)
         self.name = name
-        per_request = [kind(r=r) for r in range(config.requests)
-                       for kind in (Hit, ServeStaleAndRefresh, ServeStale, Miss, Finish)]
-        self._actions: tuple[Action, ...] = (Tick(), RefreshDone(), *per_request)
+        self._actions = self._build_actions()
 
     def initial_states(self) -> tuple[SwrState, ...]:
         n = self.cfg.requests
         return (SwrState(pc=(IDLE,) * n, timer=(0,) * n, fresh=False,
-                         window=self.cfg.stale_while_revalidate, refresh=NO_REFRESH, starts=0),)
+                         window=self.cfg.stale_while_revalidate, refresh=NO_REFRESH, starts=0,
+                         held=(False,) * n, seen=(0,) * n, refresh_held=False, refresh_seen=0,
+                         cached=0, db=0, crashed=0),)
 
     def candidate_actions(self) -> tuple[Action, ...]:
         return self._actions
@@ -155,8 +226,16 @@ class SwrModel:
         cfg = self.cfg
         if isinstance(a, Tick):
             return negate(self._due_work(s))
+        if isinstance(a, Write):
+            return environment.may_write(s.db, cfg.writers)
         if isinstance(a, RefreshDone):
-            return s.refresh == cfg.rebuild
+            return all_of(self._refreshing(s), environment.due(s.refresh, cfg.rebuild),
+                          negate(s.refresh_held))
+        if isinstance(a, PauseRefresh):
+            return all_of(self._refreshing(s), environment.may_pause(
+                s.refresh, cfg.rebuild, cfg.pause, s.refresh_held))
+        if isinstance(a, CrashRefresh):
+            return all_of(self._refreshing(s), self._may_crash(s))
         r: int = a.r  # type: ignore[attr-defined]
         arriving = s.pc[r] == IDLE
         stale_ok = all_of(negate(s.fresh), s.window > 0)
@@ -170,87 +249,191 @@ class SwrModel:
             case Miss():
                 return all_of(arriving, negate(s.fresh), s.window == 0)
             case Finish():
-                return all_of(s.pc[r] == REBUILDING, s.timer[r] == cfg.rebuild)
+                return all_of(s.pc[r] == REBUILDING, self._completes(s, r))
+            case Pause():
+                return all_of(s.pc[r] == REBUILDING, environment.may_pause(
+                    s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
+            case Crash():
+                return all_of(s.pc[r] == REBUILDING, self._may_crash(s))
         raise TypeError(f"swr has no action {a!r}")
 
     def apply(self, s: SwrState, a: Action) -> SwrState:
         if isinstance(a, Tick):
-            timers = tuple(ite(pc == REBUILDING, timer + 1, timer)
-                           for pc, timer in zip(s.pc, s.timer, strict=True))
-            return replace(s, timer=timers, window=maximum(s.window - 1, 0),
-                           refresh=ite(s.refresh == NO_REFRESH, s.refresh, s.refresh + 1))
+            return self._tick(s)
+        if isinstance(a, Write):
+            # commit, then purge: the stale copy goes too, which closes the window
+            return replace(s, db=s.db + 1, fresh=False, cached=0, window=0)
         if isinstance(a, RefreshDone):
-            return replace(s, fresh=True, refresh=NO_REFRESH)
+            return replace(self._refresh_over(s, NO_REFRESH), fresh=True, cached=s.refresh_seen)
+        if isinstance(a, PauseRefresh):
+            return replace(s, refresh_held=True)
+        if isinstance(a, CrashRefresh):
+            return replace(self._refresh_over(s, CRASHED_REFRESH), crashed=s.crashed + 1)
         r: int = a.r  # type: ignore[attr-defined]
         match a:
             case Hit():
                 return self._goto(s, r, GOT_VALUE)
             case ServeStaleAndRefresh():
-                return replace(self._goto(s, r, GOT_STALE), refresh=0, starts=s.starts + 1)
+                return replace(self._goto(s, r, GOT_STALE), refresh=0, starts=s.starts + 1,
+                               refresh_seen=s.db)
             case ServeStale():
                 return self._goto(s, r, GOT_STALE)
             case Miss():
-                return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1)
+                return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
+                               seen=set_at(s.seen, r, s.db))
             case Finish():
-                return replace(self._goto(s, r, GOT_VALUE), fresh=True)
+                return replace(self._goto(s, r, GOT_VALUE), fresh=True, cached=s.seen[r])
+            case Pause():
+                return replace(s, held=set_at(s.held, r, True))
+            case Crash():
+                return replace(self._goto(s, r, CRASHED), crashed=s.crashed + 1)
         raise TypeError(f"swr has no action {a!r}")
 
     def in_domain(self, s: SwrState) -> Bool:
         cfg = self.cfg
+        per_request = [
+            all_of(pc >= IDLE, pc <= CRASHED, seen >= 0, seen <= s.db,
+                   ite(pc == REBUILDING,
+                       environment.elapsed_in_domain(timer, cfg.rebuild, cfg.pause, held),
+                       all_of(timer == 0, negate(held), seen == 0)))
+            for pc, timer, held, seen in zip(s.pc, s.timer, s.held, s.seen, strict=True)
+        ]
         return all_of(
-            *(all_of(pc >= IDLE, pc <= GOT_STALE, timer >= 0,
-                     ite(pc == REBUILDING, timer <= cfg.rebuild, timer == 0))
-              for pc, timer in zip(s.pc, s.timer, strict=True)),
+            *per_request,
             s.window >= 0, s.window <= cfg.stale_while_revalidate,
-            s.refresh >= NO_REFRESH, s.refresh <= cfg.rebuild,
+            s.refresh >= CRASHED_REFRESH,
+            ite(self._refreshing(s),
+                environment.elapsed_in_domain(s.refresh, cfg.rebuild, cfg.pause, s.refresh_held),
+                all_of(negate(s.refresh_held), s.refresh_seen == 0)),
+            s.refresh_seen >= 0, s.refresh_seen <= s.db,
+            implies(s.refresh == CRASHED_REFRESH, s.crashed >= 1),
+            s.db >= 0, s.db <= cfg.writers,
+            s.cached >= 0, s.cached <= s.db, implies(negate(s.fresh), s.cached == 0),
+            implies(s.window > 0, s.db == 0),  # a purge closes the window for good
             s.starts >= 0, s.starts <= cfg.requests,
+            s.crashed >= 0, s.crashed <= environment.crash_bound(cfg.crash, cfg.crashes),
         )
 
     def observe(self, s: SwrState) -> Observation:
         return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc) + ite(s.refresh != NO_REFRESH,
-                                                                    1, 0),
+            rebuilding=count(pc == REBUILDING for pc in s.pc) + ite(self._refreshing(s), 1, 0),
             rebuild_starts=s.starts,
             foreign_release=None,
             cache_filled=s.fresh,
             unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
+            waiting=waiting(s.pc, IDLE, DONE),
+            stale=environment.stale(s.fresh, s.cached, s.db) if self.cfg.writers else None,
         )
 
     def truncated(self, s: SwrState) -> bool:
         return False
 
     def describe(self, s: SwrState) -> dict[str, str]:
-        columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
-        columns["value"] = "fresh" if s.fresh else (f"stale ({s.window} left)" if s.window
-                                                     else "expired")
-        columns["refresh"] = "-" if s.refresh == NO_REFRESH else f"{s.refresh}/{self.cfg.rebuild}"
+        cfg = self.cfg
+        columns = {f"r{r}": self._describe_request(s, r) for r in range(cfg.requests)}
+        if s.fresh:
+            columns["value"] = f"fresh v{s.cached}" if cfg.writers else "fresh"
+        elif s.window:
+            columns["value"] = f"stale ({s.window} left)"
+        else:
+            columns["value"] = "purged" if s.db else "expired"
+        columns["refresh"] = self._describe_refresh(s)
+        if cfg.writers:
+            columns["db"] = f"v{s.db}"
         columns["starts"] = str(s.starts)
         return columns
 
     def invariants(self) -> tuple[Invariant, ...]:
-        """No candidates: swr's holding claims (SERVED) are progress, not induction, claims."""
-        return ()
+        """Candidate facts for induction proofs; the SMT engine keeps the inductive ones.
+
+        - started-rebuilders: every fetch running now, and the refresh if it runs, was counted
+          as a start when it began.
+        - start-per-arrival: a request starts at most one query (a miss or the refresh), so
+          starts never exceed the requests that arrived. Together: one request, one query.
+        """
+        return (
+            Invariant("started-rebuilders", lambda s: count(pc == REBUILDING for pc in s.pc)
+                      + ite(self._refreshing(s), 1, 0) <= s.starts),
+            Invariant("start-per-arrival",
+                      lambda s: s.starts <= count(pc != IDLE for pc in s.pc)),
+        )
 
     def canonical(self, s: SwrState) -> SwrState:
-        """Requests are interchangeable: sort them by program counter and timer."""
-        order = sorted(range(self.cfg.requests), key=lambda r: (s.pc[r], s.timer[r]))
+        """Requests are interchangeable: sort them by everything that distinguishes them."""
+        order = sorted(range(self.cfg.requests),
+                       key=lambda r: (s.pc[r], s.timer[r], s.held[r], s.seen[r]))
         return replace(s, pc=tuple(s.pc[r] for r in order),
-                       timer=tuple(s.timer[r] for r in order))
+                       timer=tuple(s.timer[r] for r in order),
+                       held=tuple(s.held[r] for r in order),
+                       seen=tuple(s.seen[r] for r in order))
 
     def _goto(self, s: SwrState, r: int, pc: PC) -> SwrState:
-        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, 0))
+        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, 0),
+                       held=set_at(s.held, r, False), seen=set_at(s.seen, r, 0))
+
+    def _refreshing(self, s: SwrState) -> Bool:
+        """The background refresh is alive (not absent, not crashed)."""
+        return s.refresh >= 0
+
+    def _refresh_over(self, s: SwrState, mark: int) -> SwrState:
+        return replace(s, refresh=mark, refresh_held=False, refresh_seen=0)
+
+    def _completes(self, s: SwrState, r: int) -> Bool:
+        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
+
+    def _may_crash(self, s: SwrState) -> Bool:
+        return environment.may_crash(s.crashed,
+                                     environment.crash_bound(self.cfg.crash, self.cfg.crashes))
 
     def _due_work(self, s: SwrState) -> Bool:
-        """A fetch or the refresh is due: no tick passes until it completes."""
-        return any_of(s.refresh == self.cfg.rebuild, *(
-            all_of(pc == REBUILDING, timer == self.cfg.rebuild)
-            for pc, timer in zip(s.pc, s.timer, strict=True)))
+        """A fetch or the refresh is due and not paused: no tick passes until it completes."""
+        rebuild = self.cfg.rebuild
+        return any_of(
+            all_of(self._refreshing(s),
+                   environment.holds_the_clock(s.refresh, rebuild, s.refresh_held)),
+            *(all_of(pc == REBUILDING, environment.holds_the_clock(timer, rebuild, held))
+              for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True)))
+
+    def _tick(self, s: SwrState) -> SwrState:
+        timers = tuple(ite(pc == REBUILDING, timer + 1, timer)
+                       for pc, timer in zip(s.pc, s.timer, strict=True))
+        return replace(s, timer=timers, held=(False,) * self.cfg.requests,
+                       window=maximum(s.window - 1, 0), refresh_held=False,
+                       refresh=ite(self._refreshing(s), s.refresh + 1, s.refresh))
+
+    def _build_actions(self) -> tuple[Action, ...]:
+        """Faults and writers add their actions only when switched on, so the default instance
+        has exactly the policy's own steps."""
+        cfg = self.cfg
+        env: list[Action] = [Write()] if cfg.writers else []
+        env.append(RefreshDone())
+        kinds: list[type[Action]] = [Hit, ServeStaleAndRefresh, ServeStale, Miss, Finish]
+        if is_symbolic(cfg.pause) or cfg.pause > 0:
+            env.append(PauseRefresh())
+            kinds.append(Pause)
+        if environment.crash_bound(cfg.crash, cfg.crashes):
+            env.append(CrashRefresh())
+            kinds.append(Crash)
+        per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
+                       for kind in kinds]
+        return (Tick(), *env, *per_request)
 
     def _describe_request(self, s: SwrState, r: int) -> str:
         pc = PC(s.pc[r])
         if pc == REBUILDING:
-            return f"fetch {s.timer[r]}/{self.cfg.rebuild}"
-        return {IDLE: "-", GOT_VALUE: "value", GOT_STALE: "stale"}[pc]
+            label = f"fetch {s.timer[r]}/{self.cfg.rebuild}"
+            label += f" v{s.seen[r]}" if self.cfg.writers else ""
+            return label + (" paused" if s.held[r] else "")
+        return {IDLE: "-", GOT_VALUE: "value", GOT_STALE: "stale", CRASHED: "crashed"}[pc]
+
+    def _describe_refresh(self, s: SwrState) -> str:
+        if s.refresh == NO_REFRESH:
+            return "-"
+        if s.refresh == CRASHED_REFRESH:
+            return "crashed (updating)"
+        label = f"{s.refresh}/{self.cfg.rebuild}"
+        label += f" v{s.refresh_seen}" if self.cfg.writers else ""
+        return label + (" paused" if s.refresh_held else "")
 
 
 def build(params: Mapping[str, ParamValue], name: str = "swr") -> SwrModel:

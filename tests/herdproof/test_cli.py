@@ -494,6 +494,28 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert kinds["REFILL"] == "sometimes"
     presets = {p["name"]: p["values"] for p in data["presets"]}
     assert presets["lock-del"]["release"] == "del" and presets["none"]["lock"] is False
+    assert [p["name"] for p in data["parametric_properties"]] == ["REBUILDS<=k", "SERVED<=B"]
+    for policy in data["policies"]:
+        assert {"pause", "crash", "crashes", "writers"} <= {p["name"] for p in policy["params"]}
+
+
+def test_served_within_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    lock = ("-p", "nodes=1", "-p", "per_node=2", "-p", "pause=1")
+    code, data = run_json(capsys, "check", "lock-cad", *lock, "--property", "SERVED<=3",
+                          "--property", "SERVED<=2")
+    assert code == 1
+    found = {r["property"]: (r["verdict"], len(r["trace"]["actions"]) if r["trace"] else None)
+             for r in data["results"]}
+    assert found == {"SERVED<=3": ("holds", None), "SERVED<=2": ("violated", 6)}
+    code, data = run_json(capsys, "max", "lock-cad", *lock, "--quantity", "longest_wait")
+    assert (code, data["max"], data["trace"]["property"]) == (0, 3, "SERVED<=2")
+
+
+def test_served_within_a_non_number_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "check", "stack", "--property", "SERVED<=soon")
+    assert (code, out) == (2, "")
+    assert err.startswith("herdproof: error: unknown property `SERVED<=soon`")
+    assert err.count("\n") == 1
 
 
 # -- limits and exports ------------------------------------------------------------------------
