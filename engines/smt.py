@@ -202,9 +202,11 @@ def _flip(left: Any, op: ast.cmpop, right: Any) -> Any:
 
 def symbolic_state(template: Any, tag: str, path: str = "") -> Any:
     """A state shaped like ``template`` with a fresh z3 variable per leaf (``pc[1]@3``)."""
-    if isinstance(template, bool):
+    # A leaf may already be a z3 term: an initial state that holds a symbolic parameter
+    # (swr starts with the whole stale_while_revalidate window left).
+    if isinstance(template, bool) or (z3.is_expr(template) and z3.is_bool(template)):
         return z3.Bool(f"{path}@{tag}")
-    if isinstance(template, int):
+    if isinstance(template, int) or (z3.is_expr(template) and z3.is_int(template)):
         return z3.Int(f"{path}@{tag}")
     if isinstance(template, tuple):
         return tuple(symbolic_state(v, tag, f"{path}[{i}]") for i, v in enumerate(template))
@@ -224,8 +226,10 @@ def decode_state(template: Any, symbolic: Any, solution: Any) -> Any:
         return dataclasses.replace(template, **{
             f.name: decode_state(getattr(template, f.name), getattr(symbolic, f.name), solution)
             for f in dataclasses.fields(template)})
+    if not z3.is_expr(symbolic):
+        return symbolic  # a leaf that is concrete in every state
     value = solution.eval(symbolic, model_completion=True)
-    if isinstance(template, bool):
+    if isinstance(template, bool) or (z3.is_expr(template) and z3.is_bool(template)):
         return z3.is_true(value)
     return value.as_long()
 
@@ -289,7 +293,9 @@ class Unrolling:
 
     def decode_initial(self, solution: Any) -> int:
         start = decode_state(self.template, self.state(0), solution)
-        return list(self.model.initial_states()).index(start)
+        # initial states may hold symbolic parameters: compare them as the solver chose them
+        initials = [decode_state(self.template, s, solution) for s in self.model.initial_states()]
+        return initials.index(start)
 
 
 # -- bounded model checking ---------------------------------------------------------------------

@@ -209,3 +209,15 @@ def test_assumptions_mix_constants_and_concrete_parameters() -> None:
 def test_value_and_symbol_for_the_same_parameter_is_refused() -> None:
     with pytest.raises(InvalidParameter, match="both given a value and made symbolic"):
         smt.instance("lock-cad", {"ex": 3}, symbolic=("ex",))
+
+
+def test_an_initial_state_may_hold_a_symbolic_parameter() -> None:
+    """swr starts with the whole window left, so its initial state holds the z3 variable."""
+    inst = smt.instance("swr", {"requests": 2}, symbolic=("stale_while_revalidate",))
+    proof = smt.prove(inst, "ONE")
+    assert proof.verdict is Verdict.VIOLATED and proof.trace is not None
+    assert proof.trace.params["stale_while_revalidate"] == 0  # shortest: no window at all
+    assert replay(proof.trace).violation == len(proof.trace) == 2
+    single = smt.instance("swr", {"requests": 1},
+                          symbolic=("stale_while_revalidate", "rebuild"))
+    assert smt.prove(single, "ONE").verdict is Verdict.HOLDS
