@@ -17,6 +17,11 @@ Commands modelled (each atomic in memcached, so each is one step):
   The stub's TTL is therefore the effective lease timeout: a winner that takes longer (or
   crashes) loses its win when the stub expires, and the next ``mg`` vivifies and wins again.
 
+What each command does to the item is :mod:`models.memcached_item` (vivify, the win rules,
+``md I``, ``ms``/``ms C``, expiry), the code ``tests/conformance/test_memcached_commands.py``
+holds against a real memcached 1.6, together with this policy's scenarios sent command by
+command; this module adds the clients' programs around it.
+
 What is abstracted away, and why that is safe:
 
 - One key; the value's bytes are its DB version. The CAS is one global counter (memcached's

@@ -4,7 +4,10 @@ Each server is started once per test session on a free ``127.0.0.1`` port, in a 
 directory, without persistence (Redis: ``--save "" --appendonly no``), and stopped afterwards;
 nothing relies on a server left running. A missing binary skips the tests that need it with one
 line naming the Debian package, except in CI (the ``CI`` environment variable set), where it is
-a failure: CI must hold the models against the real servers, not silently skip them.
+a failure: CI must hold the models against the real servers, not silently skip them. As a
+second line of defence, :class:`SkipGuard` fails the whole session in CI if any test in this
+directory was skipped for whatever reason (a missing module, a skip added later): the exit
+status becomes 1 and the summary names the skipped tests.
 
 The number of command sequences tried by the Hypothesis conformance machines is counted in
 ``SEQUENCES`` and reported in the terminal summary.
@@ -23,7 +26,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.ticked_memcached import MetaClient
+
 SEQUENCES: Counter[str] = Counter()
+CONFORMANCE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -109,6 +115,51 @@ def redis_client(redis_url: str) -> Iterator[object]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture
+def meta_client(memcached_address: tuple[str, int]) -> Iterator[MetaClient]:
+    """A text/meta-protocol connection to this session's memcached."""
+    client = MetaClient(memcached_address)
+    yield client
+    client.close()
+
+
+class SkipGuard:
+    """In CI, a skipped test under ``directory`` fails the session (see the module docstring)."""
+
+    def __init__(self, directory: Path, ci: bool) -> None:
+        self.directory = directory
+        self.ci = ci
+        self.skipped: list[str] = []
+
+    def covers(self, report: pytest.TestReport, rootpath: Path) -> bool:
+        """The report is a skip (not an expected failure) of a test under ``directory``."""
+        if not report.skipped or hasattr(report, "wasxfail"):
+            return False
+        return (rootpath / report.location[0]).resolve().is_relative_to(self.directory)
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.rootpath = config.rootpath
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.covers(report, self.rootpath):
+            self.skipped.append(report.nodeid)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.ci and self.skipped and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.ci and self.skipped:
+            terminalreporter.write_line(
+                f"CI must run the conformance tests, but {len(self.skipped)} were skipped "
+                f"(session failed): {', '.join(self.skipped)}", red=True, bold=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(SkipGuard(CONFORMANCE, bool(os.environ.get("CI"))),
+                                  "conformance-skip-guard")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

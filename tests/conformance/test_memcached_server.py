@@ -1,7 +1,10 @@
 """The memcached fixture: a real memcached 1.6 that speaks the meta protocol.
 
-Only the fixture is checked here; holding the memcached lease model against this server is the
-memcached model's own conformance test (it needs that model first).
+This is the fixture's smoke test. The models are held against the same server by
+``test_memcached_commands.py`` (the command model :mod:`models.memcached_commands`, the item
+semantics :mod:`models.memcached_item` the ``memcached-meta`` policy uses, and the policy's own
+scenarios replayed command by command) and ``test_memcached_expiry.py`` (the expiry boundary
+against real time).
 """
 
 from __future__ import annotations

@@ -221,3 +221,16 @@ def test_an_initial_state_may_hold_a_symbolic_parameter() -> None:
     single = smt.instance("swr", {"requests": 1},
                           symbolic=("stale_while_revalidate", "rebuild"))
     assert smt.prove(single, "ONE").verdict is Verdict.HOLDS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in case_params()
+                                  if "longest_wait" in c.values[0].max])
+def test_solver_finds_the_tight_wait_bound_of_every_row(case: Case) -> None:
+    """The explicit engine's longest wait L is tight for Z3 too: BMC refutes SERVED<=L-1 at
+    the length of the explicit witness (minutes per row with crashes: the slow tier)."""
+    longest = explicit.maximise(build(case.preset, case.params), "longest_wait")
+    assert longest.value == case.max["longest_wait"]
+    found = smt.bmc(smt.instance(case.preset, case.params), f"SERVED<={longest.value - 1}",
+                    len(longest.trace))
+    assert found.found and found.depth == len(longest.trace)
