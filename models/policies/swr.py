@@ -55,6 +55,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import ClassVar
 
 from models import environment
 from models.clock import Tick
@@ -187,11 +188,15 @@ class PauseRefresh(Action):
     """The environment stalls the background refresh for one tick; enabled when the refresh is
     due, not already stalled this tick, and stalled fewer than ``pause`` ticks."""
 
+    by_environment: ClassVar[bool] = True
+
 
 @dataclass(frozen=True, slots=True)
 class CrashRefresh(Action):
     """The background refresh dies and never stores; the key stays marked as updating. Enabled
     while the refresh runs and fewer than ``crashes`` crashes have happened."""
+
+    by_environment: ClassVar[bool] = True
 
 
 ACTION_TYPES: tuple[type[Action], ...] = (
