@@ -175,19 +175,20 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     >>> [(r.property, r.verdict.value) for r in check(model, ["ONE", "REBUILDS<=1", "REFILL"])]
     [('ONE', 'holds'), ('REBUILDS<=1', 'holds'), ('REFILL', 'holds')]
     """
-    ex = exploration or explore(model, symmetry=symmetry, max_states=max_states,
-                                max_seconds=max_seconds)
     results = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
         started = time.perf_counter()
-        judged = ex
         if prop.monitor is not None:  # its own product graph: the policy's with wait clocks
             judged = explore(prop.prepare(model), symmetry=symmetry, max_states=max_states,
                              max_seconds=max_seconds)
+        else:  # one exploration of the policy's own graph serves every other property
+            exploration = exploration or explore(model, symmetry=symmetry,
+                                                 max_states=max_states, max_seconds=max_seconds)
+            judged = exploration
         verdict, trace, detail = _judge(judged, prop)
         results.append(Result(prop.name, ENGINE, verdict, judged.states,
-                              ex.seconds + time.perf_counter() - started, trace, detail))
+                              judged.seconds + time.perf_counter() - started, trace, detail))
     return results
 
 
