@@ -269,7 +269,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 # What a property's missing observation field means for the user, and the fix.
 _NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
-          "stale": "it needs DB writers: set writers=1 or more"}
+          "stale": "it needs DB writers: set writers=1 or more",
+          "waited": "the policy does not report which requests are waiting "
+                    "(Observation.waiting)"}
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -112,6 +112,11 @@ class Prompt:
             for w, now in zip(s.waited, waiting, strict=True)))
 
     def observe(self, s: Timed) -> Observation:
+        """The policy's observation with the longest current wait; ``waited`` stays ``None``
+        (so SERVED<=B does not apply, rather than holding vacuously) for a policy that does
+        not report who is waiting."""
+        if not s.waited:
+            return self.model.observe(s.inner)
         longest: Int = 0
         for w in s.waited:
             longest = maximum(longest, w)

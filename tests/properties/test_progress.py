@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from engines import explicit
@@ -96,3 +98,20 @@ def test_a_trace_checked_without_the_monitor_is_not_a_served_within_trace() -> N
 def test_served_within_needs_a_number() -> None:
     with pytest.raises(UnknownProperty, match="SERVED<=B"):
         property_named("SERVED<=x")
+
+
+def test_a_policy_that_does_not_report_waiting_requests_is_refused_not_passed() -> None:
+    model = build("lock-cad", LOCK_1X2)
+    prop = property_named("SERVED<=0")
+
+    class Quiet:
+        """The policy, except that its observation does not say who is waiting."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(model, name)
+
+        def observe(self, s: object) -> object:
+            return replace(model.observe(s), waiting=())
+
+    assert not prop.applies_to_model(Quiet())  # type: ignore[arg-type]
+    assert prop.applies_to_model(model)
