@@ -68,6 +68,7 @@ from models.ops import (
     set_at,
 )
 from models.params import Param, ParamValue
+from models.policy import PolicyModel
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -208,15 +209,10 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Tick, Write, Hit, Miss, WinLease, ToldToWait, GetStale, Fill, FillRejected, Pause, Crash)
 
 
-class LeaseModel:
+class LeaseModel(PolicyModel[LeaseConfig]):
     """The ``lease`` transition system for one configuration."""
 
-    def __init__(self, config: LeaseConfig, params: Mapping[str, ParamValue],
-                 name: str = "lease") -> None:
-        self.cfg = config
-        self.params = dict(params)
-        self.name = name
-        self._actions = self._build_actions()
+    ACTION_TYPES = ACTION_TYPES
 
     # -- the contract ------------------------------------------------------------------
 
@@ -225,12 +221,6 @@ class LeaseModel:
         return (LeaseState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
                            valid=(False,) * n, filled=False, cached=0, window=0,
                            deleted=False, db=0, starts=0, crashed=0),)
-
-    def candidate_actions(self) -> tuple[Action, ...]:
-        return self._actions
-
-    def action_types(self) -> Mapping[str, type[Action]]:
-        return {t.__name__: t for t in ACTION_TYPES}
 
     def enabled(self, s: LeaseState, a: Action) -> Bool:
         cfg = self.cfg
@@ -335,9 +325,6 @@ class LeaseModel:
             waiting=waiting(s.pc, IDLE, DONE),
             stale=environment.stale(s.filled, s.cached, s.db) if self.cfg.writers else None,
         )
-
-    def truncated(self, s: LeaseState) -> bool:
-        return False
 
     def describe(self, s: LeaseState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}

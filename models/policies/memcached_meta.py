@@ -66,6 +66,7 @@ from models.ops import (
     set_at,
 )
 from models.params import Param, ParamValue
+from models.policy import PolicyModel
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -206,15 +207,10 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Tick, Write, Hit, WinStub, WinRecache, GotZ, ServeStale, Store, StoreRejected, Pause, Crash)
 
 
-class MetaModel:
+class MetaModel(PolicyModel[MetaConfig]):
     """The ``memcached-meta`` transition system for one configuration."""
 
-    def __init__(self, config: MetaConfig, params: Mapping[str, ParamValue],
-                 name: str = "memcached-meta") -> None:
-        self.cfg = config
-        self.params = dict(params)
-        self.name = name
-        self._actions = self._build_actions()
+    ACTION_TYPES = ACTION_TYPES
 
     # -- the contract ------------------------------------------------------------------
 
@@ -222,12 +218,6 @@ class MetaModel:
         n = self.cfg.requests
         return (MetaState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
                           cas_seen=(0,) * n, item=Item(), db=0, starts=0, crashed=0),)
-
-    def candidate_actions(self) -> tuple[Action, ...]:
-        return self._actions
-
-    def action_types(self) -> Mapping[str, type[Action]]:
-        return {t.__name__: t for t in ACTION_TYPES}
 
     def enabled(self, s: MetaState, a: Action) -> Bool:
         cfg = self.cfg
@@ -343,9 +333,6 @@ class MetaModel:
             stale=environment.stale(fresh_value, item.version, s.db)
             if self.cfg.writers else None,
         )
-
-    def truncated(self, s: MetaState) -> bool:
-        return False
 
     def describe(self, s: MetaState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}

@@ -78,6 +78,7 @@ from models.ops import (
     set_at,
 )
 from models.params import Param, ParamValue
+from models.policy import PolicyModel
 from models.redis_lock import NO_OWNER, RedisLock, Release
 from models.singleflight import NO_LEADER
 
@@ -302,15 +303,10 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Finish, FillRejected, WakeHit, WakeMiss, Pause, Crash)
 
 
-class StackModel:
+class StackModel(PolicyModel[StackConfig]):
     """The ``stack`` transition system for one configuration."""
 
-    def __init__(self, config: StackConfig, params: Mapping[str, ParamValue],
-                 name: str = "stack") -> None:
-        self.cfg = config
-        self.params = dict(params)
-        self.name = name
-        self._actions = self._build_actions()
+    ACTION_TYPES = ACTION_TYPES
 
     # -- the contract ------------------------------------------------------------------
 
@@ -321,12 +317,6 @@ class StackModel:
                            cache_filled=cache.EXPIRED, starts=0, foreign=False, t=0,
                            held=(False,) * n, seen=(0,) * n, token=(0,) * n, db=0, cached=0,
                            fence=0, accepted=0, crashed=0),)
-
-    def candidate_actions(self) -> tuple[Action, ...]:
-        return self._actions
-
-    def action_types(self) -> Mapping[str, type[Action]]:
-        return {t.__name__: t for t in ACTION_TYPES}
 
     def enabled(self, s: StackState, a: Action) -> Bool:
         if isinstance(a, Tick):

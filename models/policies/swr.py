@@ -76,6 +76,7 @@ from models.ops import (
     set_at,
 )
 from models.params import Param, ParamValue
+from models.policy import PolicyModel
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -204,15 +205,10 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     Miss, Finish, Pause, Crash)
 
 
-class SwrModel:
+class SwrModel(PolicyModel[SwrConfig]):
     """The ``swr`` transition system for one configuration."""
 
-    def __init__(self, config: SwrConfig, params: Mapping[str, ParamValue],
-                 name: str = "swr") -> None:
-        self.cfg = config
-        self.params = dict(params)
-        self.name = name
-        self._actions = self._build_actions()
+    ACTION_TYPES = ACTION_TYPES
 
     def initial_states(self) -> tuple[SwrState, ...]:
         n = self.cfg.requests
@@ -220,12 +216,6 @@ class SwrModel:
                          window=self.cfg.stale_while_revalidate, refresh=NO_REFRESH, starts=0,
                          held=(False,) * n, seen=(0,) * n, refresh_held=False, refresh_seen=0,
                          cached=0, db=0, crashed=0),)
-
-    def candidate_actions(self) -> tuple[Action, ...]:
-        return self._actions
-
-    def action_types(self) -> Mapping[str, type[Action]]:
-        return {t.__name__: t for t in ACTION_TYPES}
 
     def enabled(self, s: SwrState, a: Action) -> Bool:
         cfg = self.cfg
@@ -329,9 +319,6 @@ class SwrModel:
             waiting=waiting(s.pc, IDLE, DONE),
             stale=environment.stale(s.fresh, s.cached, s.db) if self.cfg.writers else None,
         )
-
-    def truncated(self, s: SwrState) -> bool:
-        return False
 
     def describe(self, s: SwrState) -> dict[str, str]:
         cfg = self.cfg

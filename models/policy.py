@@ -1,0 +1,44 @@
+"""What every policy model shares, so that a policy module holds only the policy.
+
+A policy is built from its frozen configuration and the complete parameters it came from (the
+parameters are recorded in every trace); it lists its actions once, in a fixed order, and reads
+them back from a trace by class name. :class:`PolicyModel` does exactly that; a policy supplies
+``ACTION_TYPES`` (every action class it may take) and ``_build_actions`` (the actions this
+configuration allows, simplest first), and the rest of the
+:class:`~models.core.TransitionSystem` contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from models.core import Action
+from models.params import ParamValue
+
+C = TypeVar("C")
+
+
+class PolicyModel(Generic[C]):
+    """The scaffolding of a policy's transition system over configuration type ``C``."""
+
+    ACTION_TYPES: ClassVar[tuple[type[Action], ...]]
+
+    def __init__(self, config: C, params: Mapping[str, ParamValue], name: str) -> None:
+        self.cfg = config
+        self.params = dict(params)
+        self.name = name
+        self._actions = self._build_actions()
+
+    def candidate_actions(self) -> tuple[Action, ...]:
+        return self._actions
+
+    def action_types(self) -> Mapping[str, type[Action]]:
+        return {t.__name__: t for t in self.ACTION_TYPES}
+
+    def truncated(self, s: Any) -> bool:
+        """No bound of the model cuts successors off (a policy with a horizon overrides this)."""
+        return False
+
+    def _build_actions(self) -> tuple[Action, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must list its actions")
