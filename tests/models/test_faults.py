@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import pytest
 
 from engines import explicit
 from models.clock import Tick
-from models.core import Action, enabled_actions
+from models.core import enabled_actions
 from models.environment import Crash, Pause, Write
 from models.errors import InvalidParameter
 from models.policies import lease, memcached_meta, stack
 from models.registry import build
-
-
-def run(model: Any, actions: Sequence[Action]) -> Any:
-    state = model.initial_states()[0]
-    for action in actions:
-        assert model.enabled(state, action), f"{action!r} should be enabled in {state}"
-        state = model.apply(state, action)
-        assert model.in_domain(state)
-    return state
+from tests.walk import run
 
 
 def test_features_off_add_no_actions() -> None:

@@ -7,12 +7,10 @@ while it is due. A horizon is set so the state carries the absolute clock `t` fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from models.clock import Tick
-from models.core import Action, enabled_actions
+from models.core import enabled_actions
 from models.policies.stack import (
     FOLLOWING,
     GOT_FALLBACK,
@@ -27,7 +25,6 @@ from models.policies.stack import (
     Miss,
     RecheckMiss,
     StackModel,
-    StackState,
     WakeHit,
     WakeMiss,
     WinLock,
@@ -35,15 +32,7 @@ from models.policies.stack import (
 from models.redis_lock import NO_OWNER
 from models.registry import build
 from models.singleflight import NO_LEADER
-
-
-def run(model: StackModel, actions: Sequence[Action]) -> StackState:
-    state = model.initial_states()[0]
-    for action in actions:
-        assert model.enabled(state, action), f"{action!r} should be enabled in {state}"
-        state = model.apply(state, action)
-        assert model.in_domain(state)
-    return state
+from tests.walk import run
 
 
 def lock_cad(**params: object) -> StackModel:

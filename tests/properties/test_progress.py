@@ -8,24 +8,22 @@ import pytest
 
 from engines import explicit
 from models.clock import Tick
-from models.core import enabled_actions
+from models.core import Action, enabled_actions
 from models.environment import Pause
 from models.errors import UnknownProperty
 from models.policies.stack import Finish, Miss, WinLock
 from models.registry import build
 from properties import property_named
 from properties.progress import Prompt, Timed, prompt
+from tests.walk import run
 from traces import replay
 from traces.trace import Trace
 
 LOCK_1X2 = {"nodes": 1, "per_node": 2, "ex": 3, "rebuild": 2, "wait": 1}
 
 
-def walk(monitor: Prompt, *actions: object) -> Timed:
-    state = monitor.initial_states()[0]
-    for action in actions:
-        assert monitor.enabled(state, action), f"{action!r} is not enabled"
-        state = monitor.apply(state, action)
+def walk(monitor: Prompt, *actions: Action) -> Timed:
+    state: Timed = run(monitor, actions)
     return state
 
 
