@@ -33,7 +33,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -627,18 +627,14 @@ def synthesise(name: str, overrides: Mapping[str, object] | None, param: str,
         raise InvalidParameter(f"`{param}` is not an integer parameter of {policy}")
     lowest = spec[param].minimum or 0
     result = Synthesis(param, None, None, None)
-    previous: Trace | None = None
-    for value in range(lowest, upper + 1):
+
+    def at(value: int) -> Proof:
         candidate = instance(name, {**(overrides or {}), param: value})
-        proof = prove(candidate, prop, max_k=max_k, bmc_depth=default_depth(candidate))
-        result.tried.append((value, proof.verdict.value))
-        if proof.verdict is Verdict.HOLDS:
-            result.smallest_safe, result.proof, result.counterexample = value, proof, previous
-            break
-        if proof.verdict is Verdict.UNKNOWN:
-            result.proof = proof
-            break
-        previous = proof.trace
+        return prove(candidate, prop, max_k=max_k, bmc_depth=default_depth(candidate))
+
+    safe, previous = _first_safe(range(lowest, upper + 1), at, result)
+    if safe is not None:
+        result.smallest_safe, result.counterexample = safe, previous
     result.seconds = time.perf_counter() - started
     return result
 
@@ -653,26 +649,38 @@ def synthesise_relation(name: str, overrides: Mapping[str, object] | None, param
     started = time.perf_counter()
     symbols = (param, relative_to)
     result = Synthesis(param, None, None, None)
-    previous: Trace | None = None
-    for offset in offsets:
+
+    def at(offset: int) -> Proof:
         bound = _relation(param, relative_to, offset)
-        proof = prove(instance(name, overrides, symbolic=symbols, assume=(bound,)), prop,
-                      max_k=max_k)
-        result.tried.append((offset, proof.verdict.value))
-        if proof.verdict is Verdict.HOLDS:
-            below = instance(name, overrides, symbolic=symbols,
-                             assume=(_relation(param, relative_to, offset - 1, "=="),))
-            found = bmc(below, prop, DEFAULT_BMC_DEPTH)
-            previous = found.trace if found.found else previous
-            result.smallest_safe, result.relation, result.proof = offset, bound, proof
-            result.counterexample = previous
-            break
-        if proof.verdict is Verdict.UNKNOWN:
-            result.proof = proof
-            break
-        previous = proof.trace
+        return prove(instance(name, overrides, symbolic=symbols, assume=(bound,)), prop,
+                     max_k=max_k)
+
+    safe, previous = _first_safe(offsets, at, result)
+    if safe is not None:
+        below = instance(name, overrides, symbolic=symbols,
+                         assume=(_relation(param, relative_to, safe - 1, "=="),))
+        found = bmc(below, prop, DEFAULT_BMC_DEPTH)
+        result.smallest_safe, result.relation = safe, _relation(param, relative_to, safe)
+        result.counterexample = found.trace if found.found else previous
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _first_safe(candidates: Iterable[int], prove_at: Callable[[int], Proof],
+                result: Synthesis) -> tuple[int | None, Trace | None]:
+    """Prove each candidate in order, recording every verdict in ``result.tried``, and stop at
+    the first proof that is not a violation (kept in ``result.proof``). Returns the candidate
+    that holds (``None`` if none did, or the solver could not decide) and the counterexample
+    of the candidate just before it."""
+    previous: Trace | None = None
+    for value in candidates:
+        proof = prove_at(value)
+        result.tried.append((value, proof.verdict.value))
+        if proof.verdict is not Verdict.VIOLATED:
+            result.proof = proof
+            return (value if proof.verdict is Verdict.HOLDS else None), previous
+        previous = proof.trace
+    return None, previous
 
 
 def _relation(param: str, other: str, offset: int, op: str = ">=") -> str:
