@@ -26,8 +26,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engines.explicit import explore
-from models.registry import PRESETS, build
+from herdproof.engines.explicit import explore
+from herdproof.models.registry import PRESETS, build
 
 SIZES: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3))
 QUICK_SIZES: tuple[tuple[int, int], ...] = ((1, 2), (2, 2))

@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engines.fleet import POLICIES, FleetConfig, simulate
+from herdproof.engines.fleet import POLICIES, FleetConfig, simulate
 
 SIZES = (100_000, 1_000_000, 10_000_000)
 QUICK_SIZES = (10_000, 100_000)

@@ -18,10 +18,10 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from engines import explicit
-from engines.fleet_report import table
-from models.registry import build
-from traces.table import cases
+from herdproof.engines import explicit
+from herdproof.engines.fleet_report import table
+from herdproof.models.registry import build
+from herdproof.traces.table import cases
 
 HEADERS = ["row", "policy states", "seconds", "product states", "seconds", "growth",
            "longest wait"]

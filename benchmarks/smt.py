@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import z3
 
-from engines import smt
+from herdproof.engines import smt
 
 LOCK_2X1 = {"nodes": 2, "per_node": 1, "singleflight": False, "lock": True, "release": "cad"}
 

@@ -8,7 +8,7 @@ components, where fair runs come to rest.
 
 Examples
 --------
->>> from models.registry import build
+>>> from herdproof.models.registry import build
 >>> model = build("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3})
 >>> [r.verdict.value for r in check(model, ["ONE", "NOFOREIGN"])]
 ['violated', 'holds']
@@ -27,11 +27,11 @@ from typing import Any
 
 import networkx as nx
 
-from engines.result import Maximum, Result, Verdict
-from models.core import Action, TransitionSystem, check_domain, successors
-from models.errors import HerdproofError
-from properties import Kind, Property, property_named, quantity_named
-from traces.trace import Trace
+from herdproof.engines.result import Maximum, Result, Verdict
+from herdproof.models.core import Action, TransitionSystem, check_domain, successors
+from herdproof.models.errors import HerdproofError
+from herdproof.properties import Kind, Property, property_named, quantity_named
+from herdproof.traces.trace import Trace
 
 ENGINE = "explicit"
 DOT_STATE_LIMIT = 5_000
@@ -120,7 +120,7 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
 
     Examples
     --------
-    >>> from models.registry import build
+    >>> from herdproof.models.registry import build
     >>> model = build("none", {"nodes": 1, "per_node": 2})
     >>> full, reduced = explore(model), explore(model, symmetry=True)
     >>> full.complete, full.states > reduced.states
@@ -170,7 +170,7 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
 
     Examples
     --------
-    >>> from models.registry import build
+    >>> from herdproof.models.registry import build
     >>> model = build("stack-recheck", {"nodes": 2, "per_node": 1})
     >>> [(r.property, r.verdict.value) for r in check(model, ["ONE", "REBUILDS<=1", "REFILL"])]
     [('ONE', 'holds'), ('REBUILDS<=1', 'holds'), ('REFILL', 'holds')]
@@ -199,7 +199,7 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
 
     Examples
     --------
-    >>> from models.registry import build
+    >>> from herdproof.models.registry import build
     >>> maximise(build("none", {"nodes": 1, "per_node": 3}), "concurrent_rebuilds").value
     3
     """

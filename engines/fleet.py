@@ -87,7 +87,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.fleet_core import (
+from herdproof.engines.fleet_core import (
     ERROR,
     FALLBACK,
     FOLLOWER,
@@ -101,7 +101,7 @@ from engines.fleet_core import (
     Mechanisms,
     run_key,
 )
-from models.errors import HerdproofError
+from herdproof.models.errors import HerdproofError
 
 TICK_MS = 1
 Z99 = 2.3263478740408408  # the standard normal's 99th percentile
@@ -407,7 +407,7 @@ def simulate(cfg: FleetConfig, *, reference: bool = False) -> FleetResult:
     """
     started = time.perf_counter()
     if reference:
-        from engines.fleet_reference import run_key_reference
+        from herdproof.engines.fleet_reference import run_key_reference
 
         runner: Callable[[Mechanisms, KeyWorkload], KeyRun] = run_key_reference
     else:

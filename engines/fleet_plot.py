@@ -1,4 +1,4 @@
-"""PNG plots of the fleet sweeps (matplotlib, a development dependency, imported on use)."""
+"""PNG plots of the fleet sweeps (matplotlib, the ``plot`` extra, imported on use)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.fleet import FleetConfig, FleetError, RiskRow, named_ex_points
+from herdproof.engines.fleet import FleetConfig, FleetError, RiskRow, named_ex_points
 
 
 def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise FleetError("plots need matplotlib: pip install -e '.[dev]'") from None
+        raise FleetError("plots need matplotlib, which is not installed: "
+                         "pip install 'herdproof[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

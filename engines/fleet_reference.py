@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from engines.fleet_core import (
+from herdproof.engines.fleet_core import (
     ARRIVE,
     ATTEMPT,
     ERROR,

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engines.fleet import (
+from herdproof.engines.fleet import (
     DEFAULT_FLEET_SIZES,
     SIZE_POLICIES,
     FleetConfig,
@@ -87,7 +87,7 @@ def run(options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
                            "rows": [r.to_json() for r in rows]}
         texts.append(format_risk(base, rows))
         if plot_dir is not None:
-            from engines.fleet_plot import plot_risk
+            from herdproof.engines.fleet_plot import plot_risk
 
             plots.append(str(plot_risk(base, rows, Path(plot_dir) / "risk_vs_ex.png")))
     if sweep_nodes is not None:
@@ -97,7 +97,7 @@ def run(options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         data["fleet_sizes"] = {"sizes": sizes, "db_queries": table, "params": base.params()}
         texts.append(format_sizes(base, sizes, table))
         if plot_dir is not None:
-            from engines.fleet_plot import plot_sizes
+            from herdproof.engines.fleet_plot import plot_sizes
 
             plots.append(str(plot_sizes(base, sizes, table,
                                         Path(plot_dir) / "db_queries_vs_fleet_size.png")))

@@ -10,7 +10,7 @@ arrival's ``Hit`` or ``Miss``, ``JoinFlight``/``LeadFlight``, lock attempt and r
 action must be enabled, and the model's final state must show the same database queries and the
 same value-or-fallback answer per request as the simulation.
 
->>> from engines.fleet import FleetConfig, simulate
+>>> from herdproof.engines.fleet import FleetConfig, simulate
 >>> cfg = FleetConfig(policy="stack", nodes=2, requests=4, arrivals="explicit", rebuild=2,
 ...                   ex=3, wait=1, arrival_ticks=(0, 1, 0, 2), arrival_nodes=(0, 0, 1, 1))
 >>> trace = to_trace(cfg, simulate(cfg).runs[0])
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.fleet import POLICIES, FleetConfig, FleetError
-from engines.fleet_core import (
+from herdproof.engines.fleet import POLICIES, FleetConfig, FleetError
+from herdproof.engines.fleet_core import (
     ARRIVE,
     ATTEMPT,
     FINISH,
@@ -36,10 +36,10 @@ from engines.fleet_core import (
     WAKE,
     KeyRun,
 )
-from models.clock import Tick
-from models.core import Action
-from models.params import ParamValue
-from models.policies.stack import (
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action
+from herdproof.models.params import ParamValue
+from herdproof.models.policies.stack import (
     Finish,
     Hit,
     JoinFlight,
@@ -52,8 +52,8 @@ from models.policies.stack import (
     WakeMiss,
     WinLock,
 )
-from models.registry import resolve
-from traces.trace import Trace
+from herdproof.models.registry import resolve
+from herdproof.traces.trace import Trace
 
 
 def model_params(cfg: FleetConfig) -> dict[str, ParamValue]:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from traces.jsonio import trace_to_dict
-from traces.trace import Trace
+from herdproof.traces.jsonio import trace_to_dict
+from herdproof.traces.trace import Trace
 
 
 class Verdict(StrEnum):

@@ -39,15 +39,15 @@ from typing import Any
 
 import z3
 
-from engines.result import Result, Verdict
-from models.core import Action, Invariant, ModelError, TransitionSystem
-from models.errors import HerdproofError, InvalidParameter, UnknownParameter
-from models.ops import eq, is_symbolic
-from models.params import ParamValue, show_value
-from models.registry import POLICIES, resolve
-from properties import Kind, Property, property_named
-from traces.replay import replay
-from traces.trace import Trace
+from herdproof.engines.result import Result, Verdict
+from herdproof.models.core import Action, Invariant, ModelError, TransitionSystem
+from herdproof.models.errors import HerdproofError, InvalidParameter, UnknownParameter
+from herdproof.models.ops import eq, is_symbolic
+from herdproof.models.params import ParamValue, show_value
+from herdproof.models.registry import POLICIES, resolve
+from herdproof.properties import Kind, Property, property_named
+from herdproof.traces.replay import replay
+from herdproof.traces.trace import Trace
 
 ENGINE = "smt"
 DEFAULT_MAX_K = 12
@@ -392,7 +392,7 @@ class Proof:
     instance: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        from traces.jsonio import trace_to_dict
+        from herdproof.traces.jsonio import trace_to_dict
 
         return {"verdict": self.verdict.value, "method": self.method, "k": self.k,
                 "seconds": round(self.seconds, 4), "obligations": self.obligations,
@@ -525,8 +525,8 @@ def _classify(inst: Instance, prop: Property, cti: tuple[Any, dict[str, ParamVal
               limit: int = 200_000) -> str:
     if cti is None:
         return "the counterexample to induction vanished"
-    from engines.explicit import explore
-    from models.registry import build
+    from herdproof.engines.explicit import explore
+    from herdproof.models.registry import build
 
     start, params = cti
     exploration = explore(prop.prepare(build(inst.policy, params)), max_states=limit)
@@ -598,7 +598,7 @@ class Synthesis:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        from traces.jsonio import trace_to_dict
+        from herdproof.traces.jsonio import trace_to_dict
 
         return {"param": self.param, "smallest_safe": self.smallest_safe,
                 "relation": self.relation,

@@ -23,7 +23,7 @@ machine's ``TestCase`` attribute makes it a ``unittest`` test for the suite.
 
 Examples
 --------
->>> from models.registry import build
+>>> from herdproof.models.registry import build
 >>> model = build("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3})
 >>> result = check(model, ["ONE"], max_examples=300)[0]
 >>> result.verdict.value
@@ -48,8 +48,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from engines.result import Result, Verdict
-from models.core import (
+from herdproof.engines.result import Result, Verdict
+from herdproof.models.core import (
     Action,
     TransitionSystem,
     actor_of,
@@ -57,10 +57,10 @@ from models.core import (
     enabled_actions,
     is_quiescent,
 )
-from models.errors import HerdproofError
-from properties import Kind, Property, property_named
-from traces.minimise import minimise
-from traces.trace import Trace
+from herdproof.models.errors import HerdproofError
+from herdproof.properties import Kind, Property, property_named
+from herdproof.traces.minimise import minimise
+from herdproof.traces.trace import Trace
 
 ENGINE = "stateful"
 DEFAULT_EXAMPLES = 200
@@ -201,7 +201,7 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
                       print_blob=False)
     started = time.perf_counter()
     try:
-        run_state_machine_as_test(machine, settings=config)  # type: ignore[no-untyped-call]
+        run_state_machine_as_test(machine, settings=config)
     except PropertyViolation as found:
         shrunk = minimise(found.trace, model)
         seconds = time.perf_counter() - started

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from engines import explicit, stateful
-from engines.result import Result, Verdict
-from models.errors import HerdproofError
-from models.params import show_value
-from models.registry import build
-from properties import Kind, applicable_properties, property_named
-from traces.replay import replay
-from traces.text import render_text
-from traces.trace import Trace
+from herdproof.engines import explicit, stateful
+from herdproof.engines.result import Result, Verdict
+from herdproof.models.errors import HerdproofError
+from herdproof.models.params import show_value
+from herdproof.models.registry import build
+from herdproof.properties import Kind, applicable_properties, property_named
+from herdproof.traces.replay import replay
+from herdproof.traces.text import render_text
+from herdproof.traces.trace import Trace
 
 
 class PropertyViolated(AssertionError):

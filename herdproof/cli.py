@@ -15,14 +15,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from engines import explicit, smt, stateful
-from engines.result import Result, Verdict
-from models.errors import HerdproofError, InvalidParameter
-from models.params import show_value
-from models.registry import POLICIES, PRESETS, build, resolve
-from properties import DEFAULT_PROPERTIES, QUANTITIES, applicable_properties, property_named
-from traces import read_trace, render_text, replay
-from traces.formats import FORMATS, render
+from herdproof import __version__
+from herdproof.engines import explicit, smt, stateful
+from herdproof.engines.result import Result, Verdict
+from herdproof.extras import EXTRAS, require
+from herdproof.models.errors import HerdproofError, InvalidParameter
+from herdproof.models.params import show_value
+from herdproof.models.registry import POLICIES, PRESETS, build, resolve
+from herdproof.properties import (
+    DEFAULT_PROPERTIES,
+    QUANTITIES,
+    applicable_properties,
+    property_named,
+)
+from herdproof.traces import read_trace, render_text, replay
+from herdproof.traces.formats import FORMATS, render
 
 ENGINES = ("explicit", "stateful", "smt", "all")
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_DISAGREE = 0, 1, 2, 3, 4
@@ -58,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="herdproof", description=(
         "Proofs and counterexamples for cache-stampede mitigations."))
+    parser.add_argument("--version", action="version", version=f"herdproof {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     listing = commands.add_parser("list", help="policies, presets, parameters and properties")
@@ -428,8 +436,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_minimise(args: argparse.Namespace) -> int:
-    from traces.jsonio import trace_to_dict, write_trace
-    from traces.minimise import minimise_report
+    from herdproof.traces.jsonio import trace_to_dict, write_trace
+    from herdproof.traces.minimise import minimise_report
 
     trace = read_trace(args.trace)
     try:
@@ -449,7 +457,7 @@ def _cmd_minimise(args: argparse.Namespace) -> int:
 
 def _cmd_regress(args: argparse.Namespace) -> int:
     from herdproof.regress import regress
-    from traces.table import REGRESSION
+    from herdproof.traces.table import REGRESSION
 
     code, lines = regress(args.overwrite, args.dir or REGRESSION, args.cases)
     print("\n".join(lines))
@@ -477,10 +485,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
     """Replay on a real Redis: 0 reproduced, 1 a reply differs or the property is not hit."""
-    try:
-        from herdproof.redis_replay import connect, replay_on_redis, report
-    except ImportError:
-        raise HerdproofError("--redis needs the redis client: pip install redis") from None
+    require(EXTRAS["redis"], "redis", "replay --redis")
+    from herdproof.redis_replay import connect, replay_on_redis, report
+
     client = connect(args.redis)
     try:
         replay(trace)
@@ -507,8 +514,10 @@ def _report_replay(args: argparse.Namespace, ok: bool, message: str) -> int:
 
 
 def _cmd_fleet(args: argparse.Namespace) -> int:
-    from engines import fleet_report
+    from herdproof.engines import fleet_report
 
+    if args.plot is not None:
+        require(EXTRAS["plot"], "plot", "fleet --plot")
     data, text = fleet_report.run(vars(args))
     if args.json:
         _print_json(data)
@@ -545,7 +554,7 @@ def _exit_code(results: list[Result]) -> int:
 
 
 def _is_sometimes(name: str) -> bool:
-    from properties import Kind
+    from herdproof.properties import Kind
 
     return property_named(name).kind is Kind.SOMETIMES
 

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engines.result import Result
-from traces.html import render_html
-from traces.itf import write_itf
-from traces.jsonio import trace_to_dict, write_trace
-from traces.replay import ReplayError, replay
-from traces.trace import Trace
+from herdproof.engines.result import Result
+from herdproof.traces.html import render_html
+from herdproof.traces.itf import write_itf
+from herdproof.traces.jsonio import trace_to_dict, write_trace
+from herdproof.traces.replay import ReplayError, replay
+from herdproof.traces.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def export_trace(trace: Trace, directory: Path, stem: str) -> Exported:
     Examples
     --------
     >>> import tempfile
-    >>> from engines import explicit
-    >>> from models.registry import build
+    >>> from herdproof.engines import explicit
+    >>> from herdproof.models.registry import build
     >>> model = build("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3})
     >>> trace = explicit.check(model, ["ONE"])[0].trace
     >>> with tempfile.TemporaryDirectory() as out:

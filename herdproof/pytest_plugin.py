@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from herdproof.export import Exported
-    from traces.trace import Trace
+    from herdproof.traces.trace import Trace
 
 EXPORTER = "herdproof-trace-exporter"
 
@@ -116,7 +116,7 @@ def herdproof_traces(request: pytest.FixtureRequest) -> TraceRecorder:
 
 def trace_in(error: BaseException | None) -> Trace | None:
     """The first herdproof trace carried by ``error`` or its causes (``.trace``)."""
-    from traces.trace import Trace
+    from herdproof.traces.trace import Trace
 
     seen: set[int] = set()
     while error is not None and id(error) not in seen:

@@ -33,12 +33,12 @@ from urllib.parse import urlparse
 
 import redis
 
-from models.core import Action
-from models.errors import HerdproofError
-from models.policies.stack import REBUILDING
-from models.redis_lock import NO_OWNER
-from traces.replay import replay
-from traces.trace import Trace
+from herdproof.models.core import Action
+from herdproof.models.errors import HerdproofError
+from herdproof.models.policies.stack import REBUILDING
+from herdproof.models.redis_lock import NO_OWNER
+from herdproof.traces.replay import replay
+from herdproof.traces.trace import Trace
 
 TICK_MS = 1000
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines import explicit
-from models.errors import HerdproofError
-from models.registry import build
-from traces.jsonio import trace_to_dict, write_trace
-from traces.table import REGRESSION, Violation, violated
-from traces.trace import Trace
+from herdproof.engines import explicit
+from herdproof.models.errors import HerdproofError
+from herdproof.models.registry import build
+from herdproof.traces.jsonio import trace_to_dict, write_trace
+from herdproof.traces.table import REGRESSION, Violation, violated
+from herdproof.traces.trace import Trace
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ cache state is simply whether the key holds a value.
 
 from __future__ import annotations
 
-from models.ops import Bool, negate
+from herdproof.models.ops import Bool, negate
 
 EXPIRED: Bool = False  # the key at the start of every run: it has just expired
 

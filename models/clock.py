@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from models.core import Action
-from models.ops import Bool, Int
+from herdproof.models.core import Action
+from herdproof.models.ops import Bool, Int
 
 
 @dataclass(frozen=True, slots=True)

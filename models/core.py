@@ -5,7 +5,7 @@ TLA+'s guard-then-update actions). Engines never keep their own copy of a policy
 the explicit search, the Hypothesis state machine and the z3 encoding all call
 :meth:`TransitionSystem.enabled` and :meth:`TransitionSystem.apply`.
 
->>> from models.registry import build
+>>> from herdproof.models.registry import build
 >>> model = build("stack", {"nodes": 1, "per_node": 1})
 >>> start = model.initial_states()[0]
 >>> [repr(a) for a in enabled_actions(model, start)]
@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from models.observation import Observation
-from models.ops import Bool
+from herdproof.models.observation import Observation
+from herdproof.models.ops import Bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +164,7 @@ def parse_action(model: TransitionSystem[Any, A], name: str, args: Mapping[str, 
 
     Raises :class:`models.errors.InvalidAction` naming the problem.
     """
-    from models.errors import InvalidAction
+    from herdproof.models.errors import InvalidAction
 
     types = model.action_types()
     if name not in types:

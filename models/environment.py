@@ -33,9 +33,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from models.core import Action
-from models.ops import Bool, Int, all_of, implies, negate
-from models.params import Param
+from herdproof.models.core import Action
+from herdproof.models.ops import Bool, Int, all_of, implies, negate
+from herdproof.models.params import Param
 
 PAUSE = Param("pause", int, 0, "extra ticks a due rebuilder may be paused before its write",
               minimum=0, timing=True)

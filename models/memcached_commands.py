@@ -47,8 +47,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from models import memcached_item as mi
-from models.memcached_item import NEVER, Item, Status
+from herdproof.models import memcached_item as mi
+from herdproof.models.memcached_item import NEVER, Item, Status
 
 TTL_NEVER = -1  # what ``t`` returns for an item that never expires
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from models.ops import Bool, Int, all_of, any_of, ite, negate
+from herdproof.models.ops import Bool, Int, all_of, any_of, ite, negate
 
 NEVER = 0  # the ttl of an item that never expires (memcached's exptime 0)
 

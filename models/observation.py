@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.ops import Bool, Int, all_of, any_of, negate
+from herdproof.models.ops import Bool, Int, all_of, any_of, negate
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from models.errors import InvalidParameter, UnknownParameter
+from herdproof.models.errors import InvalidParameter, UnknownParameter
 
 ParamValue = int | bool | str
 

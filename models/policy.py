@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
-from models.core import Action
-from models.params import ParamValue
+from herdproof.models.core import Action
+from herdproof.models.params import ParamValue
 
 C = TypeVar("C")
 

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from models import redis_lock
-from models.clock import redis_expires_on_tick
-from models.redis_lock import NO_OWNER, RedisLock, Release
+from herdproof.models import redis_lock
+from herdproof.models.clock import redis_expires_on_tick
+from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 
 ABSENT = NO_OWNER     # value of a key that does not exist
 PERSIST = -1          # remaining life of a key without an expiry

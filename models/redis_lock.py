@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from models.clock import redis_expires_on_tick
-from models.ops import Bool, Int, all_of, any_of, ite
+from herdproof.models.clock import redis_expires_on_tick
+from herdproof.models.ops import Bool, Int, all_of, any_of, ite
 
 NO_OWNER = -1
 

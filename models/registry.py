@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.core import TransitionSystem
-from models.errors import UnknownPolicy
-from models.params import Param, ParamValue, resolve_params
-from models.policies import lease, memcached_meta, stack, swr
+from herdproof.models.core import TransitionSystem
+from herdproof.models.errors import UnknownPolicy
+from herdproof.models.params import Param, ParamValue, resolve_params
+from herdproof.models.policies import lease, memcached_meta, stack, swr
 
 
 @dataclass(frozen=True)

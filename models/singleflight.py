@@ -10,7 +10,7 @@ single-flight bounds concurrency per node, never across the fleet.
 
 from __future__ import annotations
 
-from models.ops import Bool, Int, all_of, any_of, set_at
+from herdproof.models.ops import Bool, Int, all_of, any_of, set_at
 
 NO_LEADER = -1
 

@@ -1,6 +1,6 @@
 """Claims about stampede mitigations, written once against the models' ``Observation``."""
 
-from properties.catalog import (
+from herdproof.properties.catalog import (
     DEFAULT_PROPERTIES,
     QUANTITIES,
     Kind,

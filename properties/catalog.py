@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from models.core import TransitionSystem
-from models.errors import UnknownProperty
-from models.observation import Observation
-from models.ops import Bool, Int, negate
-from properties.progress import prompt
+from herdproof.models.core import TransitionSystem
+from herdproof.models.errors import UnknownProperty
+from herdproof.models.observation import Observation
+from herdproof.models.ops import Bool, Int, negate
+from herdproof.properties.progress import prompt
 
 
 class Kind(Enum):

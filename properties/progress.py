@@ -33,8 +33,8 @@ How it is checked, without changing any policy:
 Symmetry: the monitor's ``canonical`` is the identity (it does not know how the policy permutes
 its requests), so ``--symmetry`` explores the whole product.
 
->>> from models.registry import build
->>> from engines import explicit
+>>> from herdproof.models.registry import build
+>>> from herdproof.engines import explicit
 >>> model = build("lock-cad", {"nodes": 1, "per_node": 2, "ex": 3, "rebuild": 2, "wait": 1})
 >>> [(r.property, r.verdict.value) for r in explicit.check(model, ["SERVED<=2", "SERVED<=1"])]
 [('SERVED<=2', 'holds'), ('SERVED<=1', 'violated')]
@@ -46,9 +46,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from models.core import Action, Invariant, TransitionSystem
-from models.observation import Observation
-from models.ops import Bool, Int, all_of, any_of, implies, ite, maximum, minimum, negate
+from herdproof.models.core import Action, Invariant, TransitionSystem
+from herdproof.models.observation import Observation
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, maximum, minimum, negate
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -19,3 +20,11 @@ settings.register_profile(
     "thorough", max_examples=3000, stateful_step_count=120, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.conformance.report import CONFORMANCE, SequenceReport, SkipGuard
+
+    config.pluginmanager.register(SkipGuard(CONFORMANCE, bool(os.environ.get("CI"))),
+                                  "conformance-skip-guard")
+    config.pluginmanager.register(SequenceReport(), "conformance-sequences")

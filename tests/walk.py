@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from models.core import Action, TransitionSystem
+from herdproof.models.core import Action, TransitionSystem
 
 
 def run(model: TransitionSystem[Any, Any], actions: Sequence[Action]) -> Any:

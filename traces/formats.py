@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from traces.html import render_html
-from traces.itf import trace_to_itf
-from traces.jsonio import trace_to_dict
-from traces.mermaid import render_mermaid
-from traces.replay import replay
-from traces.text import render_text
-from traces.trace import Trace
+from herdproof.traces.html import render_html
+from herdproof.traces.itf import trace_to_itf
+from herdproof.traces.jsonio import trace_to_dict
+from herdproof.traces.mermaid import render_mermaid
+from herdproof.traces.replay import replay
+from herdproof.traces.text import render_text
+from herdproof.traces.trace import Trace
 
 FORMATS = ("text", "json", "mermaid", "html", "itf")
 

@@ -26,8 +26,8 @@ import html
 import json
 from collections.abc import Callable
 
-from traces.replay import Replayed
-from traces.timeline import ACTIVE_PHASES, END_PHASES, Timeline, timeline
+from herdproof.traces.replay import Replayed
+from herdproof.traces.timeline import ACTIVE_PHASES, END_PHASES, Timeline, timeline
 
 _STYLE = """
 :root { --label: 10em; --col: 7.2em; font-family: system-ui, sans-serif; color: #222; }

@@ -37,12 +37,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from models.core import Action, TransitionSystem, parse_action
-from models.errors import HerdproofError
-from models.registry import resolve
-from properties import property_named
-from traces.replay import Replayed, ReplayError, model_for, replay
-from traces.trace import Trace, TraceFormatError, herdproof_version
+from herdproof.models.core import Action, TransitionSystem, parse_action
+from herdproof.models.errors import HerdproofError
+from herdproof.models.registry import resolve
+from herdproof.properties import property_named
+from herdproof.traces.replay import Replayed, ReplayError, model_for, replay
+from herdproof.traces.trace import Trace, TraceFormatError, herdproof_version
 
 FORMAT_DESCRIPTION = "https://apalache-mc.org/docs/adr/015adr-trace.html"
 ACTION_TAKEN = "mbt::actionTaken"
@@ -318,7 +318,7 @@ def _description(trace: Trace, replayed: Replayed) -> str:
 
 
 def _verb(name: str) -> str:
-    from properties import Kind
+    from herdproof.properties import Kind
 
     return "witnessed" if property_named(name).kind is Kind.SOMETIMES else "violated"
 

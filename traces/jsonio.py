@@ -39,12 +39,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from models.core import Action, parse_action
-from models.errors import HerdproofError
-from models.registry import resolve
-from properties import property_named
-from traces.replay import model_for, replay
-from traces.trace import Trace, TraceFormatError, herdproof_version
+from herdproof.models.core import Action, parse_action
+from herdproof.models.errors import HerdproofError
+from herdproof.models.registry import resolve
+from herdproof.properties import property_named
+from herdproof.traces.replay import model_for, replay
+from herdproof.traces.trace import Trace, TraceFormatError, herdproof_version
 
 FORMAT = "herdproof-trace"
 VERSION = 1
@@ -147,7 +147,7 @@ def read_trace(path: Path) -> Trace:
     except json.JSONDecodeError as exc:
         raise TraceFormatError(f"trace file {path} is not valid JSON: {exc.msg} at line "
                                f"{exc.lineno}") from None
-    from traces.itf import looks_like_itf, trace_from_itf
+    from herdproof.traces.itf import looks_like_itf, trace_from_itf
 
     if looks_like_itf(data):
         return trace_from_itf(data)

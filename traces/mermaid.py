@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from traces.replay import Replayed
-from traces.timeline import Timeline, lock_owner, phase_of, timeline
+from herdproof.traces.replay import Replayed
+from herdproof.traces.timeline import Timeline, lock_owner, phase_of, timeline
 
 REDIS, DB = "Redis", "DB"
 MEMCACHED = "memcached"
@@ -32,10 +32,10 @@ def render_mermaid(replayed: Replayed, changes_only: bool = False) -> str:
 
     Examples
     --------
-    >>> from models.policies.stack import Miss
-    >>> from models.registry import resolve
-    >>> from traces.trace import Trace
-    >>> from traces.replay import replay
+    >>> from herdproof.models.policies.stack import Miss
+    >>> from herdproof.models.registry import resolve
+    >>> from herdproof.traces.trace import Trace
+    >>> from herdproof.traces.replay import replay
     >>> policy, params = resolve("none", {"nodes": 1, "per_node": 2})
     >>> text = render_mermaid(replay(Trace(policy, params, (Miss(r=0), Miss(r=1)), "ONE")))
     >>> print(text.split("\\n", 2)[2], end="")  # below the header and title

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from models.core import Action, TransitionSystem, actor_of
-from traces.replay import ReplayError, model_for, replay
-from traces.trace import Trace
+from herdproof.models.core import Action, TransitionSystem, actor_of
+from herdproof.traces.replay import ReplayError, model_for, replay
+from herdproof.traces.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,9 @@ def minimise_report(trace: Trace, model: TransitionSystem[Any, Any] | None = Non
 
     Examples
     --------
-    >>> from models.clock import Tick
-    >>> from models.policies.stack import Finish, Miss, WinLock
-    >>> from models.registry import resolve
+    >>> from herdproof.models.clock import Tick
+    >>> from herdproof.models.policies.stack import Finish, Miss, WinLock
+    >>> from herdproof.models.registry import resolve
     >>> policy, params = resolve("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3})
     >>> long = Trace(policy, params, (Miss(r=1), Miss(r=0), WinLock(r=0), Tick(), Tick(),
     ...                               Tick(), WinLock(r=1), Finish(r=0)), property="ONE")

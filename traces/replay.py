@@ -8,11 +8,11 @@ from typing import Any
 
 import networkx as nx
 
-from models.core import TransitionSystem, check_domain, successors
-from models.errors import HerdproofError
-from models.registry import build
-from properties import Kind, Property, property_named
-from traces.trace import Trace
+from herdproof.models.core import TransitionSystem, check_domain, successors
+from herdproof.models.errors import HerdproofError
+from herdproof.models.registry import build
+from herdproof.properties import Kind, Property, property_named
+from herdproof.traces.trace import Trace
 
 
 class ReplayError(HerdproofError):
@@ -53,12 +53,12 @@ def replay(trace: Trace, model: TransitionSystem[Any, Any] | None = None) -> Rep
 
     Examples
     --------
-    >>> from models.policies.stack import Miss
+    >>> from herdproof.models.policies.stack import Miss
     >>> t = Trace("stack", {"nodes": 1, "per_node": 1}, (Miss(r=0), Miss(r=0)))
     >>> replay(t)
     Traceback (most recent call last):
     ...
-    traces.replay.ReplayError: replay failed at step 2: `Miss(r=0)` is not enabled ...
+    herdproof.traces.replay.ReplayError: replay failed at step 2: `Miss(r=0)` is not enabled ...
     """
     model = model or model_for(trace)
     initials = model.initial_states()

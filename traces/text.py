@@ -7,8 +7,8 @@ step changed (row 0 shows the whole start state), TLC-style.
 
 from __future__ import annotations
 
-from traces.replay import Replayed
-from traces.timeline import timeline
+from herdproof.traces.replay import Replayed
+from herdproof.traces.timeline import timeline
 
 
 def render_text(replayed: Replayed, changes_only: bool = False) -> str:
@@ -18,10 +18,10 @@ def render_text(replayed: Replayed, changes_only: bool = False) -> str:
 
     Examples
     --------
-    >>> from models.policies.stack import Miss
-    >>> from models.registry import resolve
-    >>> from traces.trace import Trace
-    >>> from traces.replay import replay
+    >>> from herdproof.models.policies.stack import Miss
+    >>> from herdproof.models.registry import resolve
+    >>> from herdproof.traces.trace import Trace
+    >>> from herdproof.traces.replay import replay
     >>> policy, params = resolve("none", {"nodes": 1, "per_node": 2})
     >>> text = render_text(replay(Trace(policy, params, (Miss(r=0), Miss(r=1)), property="ONE")),
     ...                    changes_only=True)

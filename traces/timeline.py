@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
-from models.core import actor_of
-from properties import Kind, property_named
-from traces.replay import Replayed
+from herdproof.models.core import actor_of
+from herdproof.properties import Kind, property_named
+from herdproof.traces.replay import Replayed
 
 _LANE = re.compile(r"r(\d+)")
 _LOCK = re.compile(r"r(\d+) \((\d+) left\)")

@@ -13,9 +13,9 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-from models.core import Action
-from models.errors import HerdproofError
-from models.params import ParamValue
+from herdproof.models.core import Action
+from herdproof.models.errors import HerdproofError
+from herdproof.models.params import ParamValue
 
 
 @cache

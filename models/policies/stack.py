@@ -58,13 +58,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from models import cache, environment, redis_lock, singleflight
-from models.clock import Tick
-from models.core import Action, Invariant
-from models.environment import Crash, Pause, Write
-from models.errors import InvalidParameter
-from models.observation import Observation, waiting
-from models.ops import (
+from herdproof.models import cache, environment, redis_lock, singleflight
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action, Invariant
+from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.errors import InvalidParameter
+from herdproof.models.observation import Observation, waiting
+from herdproof.models.ops import (
     Bool,
     Int,
     all_of,
@@ -77,10 +77,10 @@ from models.ops import (
     negate,
     set_at,
 )
-from models.params import Param, ParamValue
-from models.policy import PolicyModel
-from models.redis_lock import NO_OWNER, RedisLock, Release
-from models.singleflight import NO_LEADER
+from herdproof.models.params import Param, ParamValue
+from herdproof.models.policy import PolicyModel
+from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
+from herdproof.models.singleflight import NO_LEADER
 
 PARAMS: tuple[Param, ...] = (
     Param("nodes", int, 2, "processes in the fleet", minimum=1),

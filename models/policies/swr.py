@@ -57,12 +57,12 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from models import environment
-from models.clock import Tick
-from models.core import Action, Invariant
-from models.environment import Crash, Pause, Write
-from models.observation import Observation, waiting
-from models.ops import (
+from herdproof.models import environment
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action, Invariant
+from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.observation import Observation, waiting
+from herdproof.models.ops import (
     Bool,
     Int,
     all_of,
@@ -75,8 +75,8 @@ from models.ops import (
     negate,
     set_at,
 )
-from models.params import Param, ParamValue
-from models.policy import PolicyModel
+from herdproof.models.params import Param, ParamValue
+from herdproof.models.policy import PolicyModel
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),

@@ -5,12 +5,9 @@ directory, without persistence (Redis: ``--save "" --appendonly no``), and stopp
 nothing relies on a server left running. A missing binary skips the tests that need it with one
 line naming the Debian package, except in CI (the ``CI`` environment variable set), where it is
 a failure: CI must hold the models against the real servers, not silently skip them. As a
-second line of defence, :class:`SkipGuard` fails the whole session in CI if any test in this
-directory was skipped for whatever reason (a missing module, a skip added later): the exit
-status becomes 1 and the summary names the skipped tests.
-
-The number of command sequences tried by the Hypothesis conformance machines is counted in
-``SEQUENCES`` and reported in the terminal summary.
+second line of defence, ``tests/conformance/report.py``'s ``SkipGuard`` fails the whole session in
+CI if any test in this directory was skipped for whatever reason, and ``SEQUENCES`` there counts
+the command sequences sent to real servers.
 """
 
 from __future__ import annotations
@@ -20,16 +17,12 @@ import shutil
 import socket
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conformance.ticked_memcached import MetaClient
-
-SEQUENCES: Counter[str] = Counter()
-CONFORMANCE = Path(__file__).resolve().parent
 
 
 def _free_port() -> int:
@@ -125,46 +118,3 @@ def meta_client(memcached_address: tuple[str, int]) -> Iterator[MetaClient]:
     client.close()
 
 
-class SkipGuard:
-    """In CI, a skipped test under ``directory`` fails the session (see the module docstring)."""
-
-    def __init__(self, directory: Path, ci: bool) -> None:
-        self.directory = directory
-        self.ci = ci
-        self.skipped: list[str] = []
-
-    def covers(self, report: pytest.TestReport, rootpath: Path) -> bool:
-        """The report is a skip (not an expected failure) of a test under ``directory``."""
-        if not report.skipped or hasattr(report, "wasxfail"):
-            return False
-        return (rootpath / report.location[0]).resolve().is_relative_to(self.directory)
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        self.rootpath = config.rootpath
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if self.covers(report, self.rootpath):
-            self.skipped.append(report.nodeid)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.ci and self.skipped and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.ci and self.skipped:
-            terminalreporter.write_line(
-                f"CI must run the conformance tests, but {len(self.skipped)} were skipped "
-                f"(session failed): {', '.join(self.skipped)}", red=True, bold=True)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(SkipGuard(CONFORMANCE, bool(os.environ.get("CI"))),
-                                  "conformance-skip-guard")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if SEQUENCES:
-        counts = ", ".join(f"{name}: {n}" for name, n in sorted(SEQUENCES.items()))
-        terminalreporter.write_line(
-            f"conformance: {sum(SEQUENCES.values())} command sequences tried against real "
-            f"servers ({counts})")

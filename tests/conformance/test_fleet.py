@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from engines import explicit
 from examples.fleet.run import Fleet, run_fleet
 from examples.fleet.stack import Config
-from models.registry import build
+from herdproof.engines import explicit
+from herdproof.models.registry import build
 
 TICK_MS = 250
 PROCESSES, REQUESTS = 4, 50

@@ -41,7 +41,7 @@ from hypothesis.stateful import (
 from examples.fleet.sim import REQUEST, CountingDB, GatedRedis, ManualClock
 from examples.fleet.stack import CacheStack, Config
 from herdproof.redis_replay import TickedRedis
-from tests.conformance.conftest import SEQUENCES
+from tests.conformance.report import SEQUENCES
 
 TICK_MS = 10_000  # long enough that wall time never moves a TTL across a tick during a run
 NODES, PER_NODE = 2, 2

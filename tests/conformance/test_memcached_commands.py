@@ -25,13 +25,13 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from models import memcached_commands as mc
-from models.clock import Tick
-from models.core import Action
-from models.environment import Crash, Write
-from models.policies import memcached_meta as meta
-from models.registry import build
-from tests.conformance.conftest import SEQUENCES
+from herdproof.models import memcached_commands as mc
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action
+from herdproof.models.environment import Crash, Write
+from herdproof.models.policies import memcached_meta as meta
+from herdproof.models.registry import build
+from tests.conformance.report import SEQUENCES
 from tests.conformance.ticked_memcached import CasBijection, MetaClient, TickedMemcached
 
 KEYS = ("a", "b")

@@ -18,11 +18,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from herdproof.models import redis_commands as rc
+from herdproof.models import redis_lock
+from herdproof.models.redis_lock import RedisLock, Release
 from herdproof.redis_replay import TickedRedis
-from models import redis_commands as rc
-from models import redis_lock
-from models.redis_lock import RedisLock, Release
-from tests.conformance.conftest import SEQUENCES
+from tests.conformance.report import SEQUENCES
 
 KEYS = ("lock", "cache")
 keys = st.sampled_from(range(len(KEYS)))

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from engines import explicit
 from herdproof.cli import main
+from herdproof.engines import explicit
+from herdproof.models.registry import build
 from herdproof.redis_replay import replay_on_redis, report
-from models.registry import build
-from traces import write_trace
-from traces.trace import Trace
+from herdproof.traces import write_trace
+from herdproof.traces.trace import Trace
 
 RACES = {
     "foreign-release": ("lock-del", {"nodes": 1, "per_node": 3, "ex": 2, "rebuild": 3},

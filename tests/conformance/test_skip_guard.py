@@ -1,7 +1,7 @@
 """The CI guard of conftest.py: a skipped conformance test fails the session when ``CI`` is set.
 
 Each case runs pytest in a subprocess on a throwaway directory whose conftest registers the
-same :class:`~tests.conformance.conftest.SkipGuard` for that directory.
+same :class:`~tests.conformance.report.SkipGuard` for that directory.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ CONFTEST = """
 import os
 from pathlib import Path
 
-from tests.conformance.conftest import SkipGuard
+from tests.conformance.report import SkipGuard
 
 
 def pytest_configure(config):

@@ -32,7 +32,7 @@ import socket
 import uuid
 from collections.abc import Sequence
 
-from models.memcached_commands import TTL_NEVER, MgReply
+from herdproof.models.memcached_commands import TTL_NEVER, MgReply
 
 TICK_S = 100
 FLAGS = "ZXW"

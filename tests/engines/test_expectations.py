@@ -8,13 +8,13 @@ from functools import cache
 import pytest
 from hypothesis import settings
 
-from engines import explicit, stateful
-from engines.explicit import Exploration
-from engines.result import Verdict
-from models.registry import build
-from properties import DEFAULT_PROPERTIES, applicable_properties, quantity_named
+from herdproof.engines import explicit, stateful
+from herdproof.engines.explicit import Exploration
+from herdproof.engines.result import Verdict
+from herdproof.models.registry import build
+from herdproof.properties import DEFAULT_PROPERTIES, applicable_properties, quantity_named
+from herdproof.traces import replay
 from tests.expectations import CASES, Case, case_params, violated_params
-from traces import replay
 
 
 @cache

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from engines import explicit
-from engines.result import Verdict
-from models.errors import HerdproofError
-from models.registry import build
-from traces import replay
+from herdproof.engines import explicit
+from herdproof.engines.result import Verdict
+from herdproof.models.errors import HerdproofError
+from herdproof.models.registry import build
+from herdproof.traces import replay
 
 
 def test_state_limit_stops_cleanly_with_unknown() -> None:

@@ -20,8 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engines import explicit
-from engines.fleet import (
+from herdproof.cli import main
+from herdproof.engines import explicit
+from herdproof.engines.fleet import (
     POLICIES,
     FleetConfig,
     FleetError,
@@ -32,12 +33,11 @@ from engines.fleet import (
     scenario,
     simulate,
 )
-from engines.fleet_core import FALLBACK, VALUE
-from engines.fleet_trace import model_params, to_trace
-from herdproof.cli import main
-from models.policies.stack import GOT_FALLBACK, GOT_VALUE
-from models.registry import build
-from traces import replay
+from herdproof.engines.fleet_core import FALLBACK, VALUE
+from herdproof.engines.fleet_trace import model_params, to_trace
+from herdproof.models.policies.stack import GOT_FALLBACK, GOT_VALUE
+from herdproof.models.registry import build
+from herdproof.traces import replay
 
 
 def summary(**kw: Any) -> dict[str, Any]:

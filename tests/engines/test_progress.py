@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engines import explicit, stateful
-from engines.result import Verdict
+from herdproof.engines import explicit, stateful
+from herdproof.engines.result import Verdict
+from herdproof.traces import Trace, replay
 from tests.engines.toy import Hang, HangingModel, Serve
-from traces import Trace, replay
 
 
 def test_explicit_engine_finds_the_run_that_rests_unserved() -> None:

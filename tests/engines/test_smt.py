@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import z3
 
-from engines import explicit, smt
-from engines.result import Verdict
-from models.errors import InvalidParameter, UnknownParameter
-from models.ops import eq
-from models.registry import build
-from properties import Kind, property_named
+from herdproof.engines import explicit, smt
+from herdproof.engines.result import Verdict
+from herdproof.models.errors import InvalidParameter, UnknownParameter
+from herdproof.models.ops import eq
+from herdproof.models.registry import build
+from herdproof.properties import Kind, property_named
+from herdproof.traces import replay
 from tests.expectations import Case, case_params
-from traces import replay
 
 STACK_2X1 = {"nodes": 2, "per_node": 1, "singleflight": False, "lock": True, "release": "cad"}
 
@@ -163,7 +163,7 @@ def test_unprovable_claim_is_unknown_with_a_classified_counterexample_to_inducti
 
 def test_a_trace_that_does_not_replay_is_an_encoding_error(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
-        from traces import ReplayError
+        from herdproof.traces import ReplayError
 
         raise ReplayError("replay failed at step 1", step=1, state=None)
 

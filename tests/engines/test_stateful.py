@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from engines import stateful
-from engines.result import Verdict
-from models.registry import build
-from traces import replay
+from herdproof.engines import stateful
+from herdproof.engines.result import Verdict
+from herdproof.models.registry import build
+from herdproof.traces import replay
 
 RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
 

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.clock import Tick
-from models.core import Action, Invariant
-from models.observation import Observation
-from models.ops import Bool, all_of, count, ite
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action, Invariant
+from herdproof.models.observation import Observation
+from herdproof.models.ops import Bool, all_of, count, ite
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from herdproof.cli import main
-from models.core import Action
-from traces import replay, trace_from_dict
-from traces.trace import Trace
+from herdproof.models.core import Action
+from herdproof.traces import replay, trace_from_dict
+from herdproof.traces.trace import Trace
 
 # One node, two requests, no single-flight, a Redis lock released with compare-and-delete,
 # rebuild lasting 3 ticks: the seed's race. Add `-p ex=...` to choose the lock expiry.

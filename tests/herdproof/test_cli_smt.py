@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from engines.result import Result, Verdict
 from herdproof import cli
-from traces import replay, trace_from_dict
+from herdproof.engines.result import Result, Verdict
+from herdproof.traces import replay, trace_from_dict
 
 STACK_2X1 = ["-p", "nodes=2", "-p", "per_node=1", "-p", "singleflight=off", "-p", "lock=on",
              "-p", "release=cad"]
@@ -137,8 +137,8 @@ def test_a_disagreement_is_loud(capsys: pytest.CaptureFixture[str],
 
 
 def test_disagreement_on_shortest_length_is_loud_too() -> None:
-    from models.clock import Tick
-    from traces import Trace
+    from herdproof.models.clock import Tick
+    from herdproof.traces import Trace
 
     short = Trace("stack", {}, ())
     long = Trace("stack", {}, (Tick(), Tick()))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engines import explicit
-from models.clock import Tick
-from models.core import enabled_actions
-from models.environment import Crash, Pause, Write
-from models.errors import InvalidParameter
-from models.policies import lease, memcached_meta, stack
-from models.registry import build
+from herdproof.engines import explicit
+from herdproof.models.clock import Tick
+from herdproof.models.core import enabled_actions
+from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.errors import InvalidParameter
+from herdproof.models.policies import lease, memcached_meta, stack
+from herdproof.models.registry import build
 from tests.walk import run
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from models import memcached_item as mi
-from models.memcached_item import Item
+from herdproof.models import memcached_item as mi
+from herdproof.models.memcached_item import Item
 from tests.models.test_ops import as_z3, evaluate, leaves, symbolic_like
 
 ITEMS = [mi.gone(Item(cas=c)) for c in range(3)] + [

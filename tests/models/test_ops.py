@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import z3
 
-from engines import explicit
-from models.core import enabled_actions
-from models.ops import (
+from herdproof.engines import explicit
+from herdproof.models.core import enabled_actions
+from herdproof.models.ops import (
     all_of,
     any_of,
     count,
@@ -23,8 +23,8 @@ from models.ops import (
     set_at,
     update_where,
 )
-from models.redis_lock import RedisLock
-from models.registry import build
+from herdproof.models.redis_lock import RedisLock
+from herdproof.models.registry import build
 
 
 def test_concrete_values_stay_python_values() -> None:

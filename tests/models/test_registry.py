@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.errors import InvalidParameter, UnknownParameter, UnknownPolicy
-from models.registry import POLICIES, PRESETS, build, resolve
+from herdproof.models.errors import InvalidParameter, UnknownParameter, UnknownPolicy
+from herdproof.models.registry import POLICIES, PRESETS, build, resolve
 
 
 def test_presets_of_the_lesson() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.clock import Tick
-from models.core import enabled_actions
-from models.policies.stack import (
+from herdproof.models.clock import Tick
+from herdproof.models.core import enabled_actions
+from herdproof.models.policies.stack import (
     FOLLOWING,
     GOT_FALLBACK,
     GOT_VALUE,
@@ -29,9 +29,9 @@ from models.policies.stack import (
     WakeMiss,
     WinLock,
 )
-from models.redis_lock import NO_OWNER
-from models.registry import build
-from models.singleflight import NO_LEADER
+from herdproof.models.redis_lock import NO_OWNER
+from herdproof.models.registry import build
+from herdproof.models.singleflight import NO_LEADER
 from tests.walk import run
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from models.errors import UnknownProperty
-from models.observation import Observation
-from properties import Kind, applicable_properties, property_named, quantity_named
+from herdproof.models.errors import UnknownProperty
+from herdproof.models.observation import Observation
+from herdproof.properties import Kind, applicable_properties, property_named, quantity_named
 
 
 def observation(**changes: object) -> Observation:

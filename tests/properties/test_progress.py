@@ -6,18 +6,18 @@ from dataclasses import replace
 
 import pytest
 
-from engines import explicit
-from models.clock import Tick
-from models.core import Action, enabled_actions
-from models.environment import Pause
-from models.errors import UnknownProperty
-from models.policies.stack import Finish, Miss, WinLock
-from models.registry import build
-from properties import property_named
-from properties.progress import Prompt, Timed, prompt
+from herdproof.engines import explicit
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action, enabled_actions
+from herdproof.models.environment import Pause
+from herdproof.models.errors import UnknownProperty
+from herdproof.models.policies.stack import Finish, Miss, WinLock
+from herdproof.models.registry import build
+from herdproof.properties import property_named
+from herdproof.properties.progress import Prompt, Timed, prompt
+from herdproof.traces import replay
+from herdproof.traces.trace import Trace
 from tests.walk import run
-from traces import replay
-from traces.trace import Trace
 
 LOCK_1X2 = {"nodes": 1, "per_node": 2, "ex": 3, "rebuild": 2, "wait": 1}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from herdproof.cli import main
+from herdproof.traces.table import REGRESSION
 from tests.traces.test_render import check_mermaid
-from traces.table import REGRESSION
 
 RACE = ["-p", "nodes=1", "-p", "per_node=2", "-p", "ex=2", "-p", "rebuild=3"]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from engines import explicit
-from models.registry import build
-from traces import replay
-from traces.html import render_html
+from herdproof.engines import explicit
+from herdproof.models.registry import build
+from herdproof.traces import replay
+from herdproof.traces.html import render_html
 
 RACE = {"nodes": 2, "per_node": 2, "ex": 1, "rebuild": 2, "release": "del"}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from engines import explicit
-from models.registry import build
-from traces import TraceFormatError, read_trace, replay
-from traces.itf import (
+from herdproof.engines import explicit
+from herdproof.models.registry import build
+from herdproof.traces import TraceFormatError, read_trace, replay
+from herdproof.traces.itf import (
     ACTION_TAKEN,
     NONDET_PICKS,
     decode,
@@ -22,8 +22,8 @@ from traces.itf import (
     trace_to_itf,
     write_itf,
 )
-from traces.table import REGRESSION, violated
-from traces.trace import Trace
+from herdproof.traces.table import REGRESSION, violated
+from herdproof.traces.trace import Trace
 
 RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
 

@@ -18,8 +18,9 @@ REINSTALL = "the entry point is missing: reinstall with pip install -e '.[dev]'"
 
 
 def pytest_run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0",
+                           *args], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 def names(directory: Path) -> list[str]:

@@ -11,16 +11,16 @@ import json
 
 import pytest
 
-from engines import explicit
 from herdproof.api import assert_results_hold
+from herdproof.engines import explicit
+from herdproof.models.registry import build
+from herdproof.properties import Kind, property_named
 from herdproof.pytest_plugin import TraceRecorder
 from herdproof.regress import comparable
-from models.registry import build
-from properties import Kind, property_named
+from herdproof.traces import read_trace, replay, trace_to_dict
+from herdproof.traces.table import REGRESSION, Violation, violated
 from tests.engines.test_expectations import explored
 from tests.expectations import CASES, Case, case_params
-from traces import read_trace, replay, trace_to_dict
-from traces.table import REGRESSION, Violation, violated
 
 VIOLATED = violated()
 FIX = "if the model changed on purpose, run `herdproof regress --overwrite` and review the diff"

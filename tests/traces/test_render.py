@@ -8,15 +8,15 @@ import re
 
 import pytest
 
-from engines import explicit
-from models.registry import build
-from traces import read_trace, render_text, replay
-from traces.formats import FORMATS, render
-from traces.html import render_html
-from traces.mermaid import render_mermaid
-from traces.table import REGRESSION, violated
-from traces.timeline import timeline
-from traces.trace import Trace
+from herdproof.engines import explicit
+from herdproof.models.registry import build
+from herdproof.traces import read_trace, render_text, replay
+from herdproof.traces.formats import FORMATS, render
+from herdproof.traces.html import render_html
+from herdproof.traces.mermaid import render_mermaid
+from herdproof.traces.table import REGRESSION, violated
+from herdproof.traces.timeline import timeline
+from herdproof.traces.trace import Trace
 
 RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
 STEMS = [v.stem for v in violated()]

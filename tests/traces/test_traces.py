@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from engines import explicit
-from models.clock import Tick
-from models.policies.stack import Finish, LoseLock, Miss, WinLock
-from models.registry import build, resolve
-from traces import (
+from herdproof.engines import explicit
+from herdproof.models.clock import Tick
+from herdproof.models.policies.stack import Finish, LoseLock, Miss, WinLock
+from herdproof.models.registry import build, resolve
+from herdproof.traces import (
     ReplayError,
     Trace,
     TraceFormatError,
@@ -24,8 +24,8 @@ from traces import (
     trace_to_dict,
     write_trace,
 )
-from traces.minimise import minimise, minimise_report
-from traces.trace import herdproof_version
+from herdproof.traces.minimise import minimise, minimise_report
+from herdproof.traces.trace import herdproof_version
 
 RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
 
