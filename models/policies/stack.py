@@ -57,11 +57,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import ClassVar
 
 from herdproof.models import cache, environment, redis_lock, singleflight
-from herdproof.models.clock import Tick
-from herdproof.models.core import Action, Invariant
-from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.observation import Observation, waiting
 from herdproof.models.ops import (
@@ -71,14 +70,21 @@ from herdproof.models.ops import (
     any_of,
     count,
     implies,
-    is_symbolic,
     ite,
-    maximum,
     negate,
     set_at,
 )
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.policy import PolicyModel
+from herdproof.models.program import (
+    ProgramModel,
+    RequestAction,
+    Say,
+    Step,
+    Timer,
+    answer,
+    call,
+    note,
+)
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 from herdproof.models.singleflight import NO_LEADER
 
@@ -206,107 +212,152 @@ class StackState:
     crashed: Int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit(Action):
+class Hit(RequestAction):
     """Request r GETs the key and hits; enabled when r has not arrived and the cache is filled."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Miss(Action):
+class Miss(RequestAction):
     """Request r GETs the key and misses; enabled when r has not arrived and the cache is empty."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class JoinFlight(Action):
+class JoinFlight(RequestAction):
     """Request r subscribes to its node's in-flight rebuild; enabled when r missed, one exists."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class LeadFlight(Action):
+class LeadFlight(RequestAction):
     """Request r registers its node's flight; enabled when r missed and the node has none."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WinLock(Action):
+class WinLock(RequestAction):
     """Request r's SET lock NX EX succeeds; enabled when r is ready and no live lock exists."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class LoseLock(Action):
+class LoseLock(RequestAction):
     """Request r's SET lock NX EX fails and r sleeps; enabled when r is ready and a lock lives."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class RecheckHit(Action):
+class RecheckHit(RequestAction):
     """Request r re-GETs, hits, releases the lock and serves; enabled in RECHECK, cache filled."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class RecheckMiss(Action):
+class RecheckMiss(RequestAction):
     """Request r re-GETs, misses and starts the rebuild; enabled in RECHECK, cache empty."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Finish(Action):
+class Finish(RequestAction):
     """Request r writes the value, releases the lock, resolves followers; enabled when due."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class FillRejected(Action):
+class FillRejected(RequestAction):
     """Request r's fill carries a token lower than the cache accepted, so the cache refuses it;
     r still releases the lock and serves the value it read. Enabled when due, with fencing."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WakeHit(Action):
+class WakeHit(RequestAction):
     """Sleeping request r GETs again and hits; enabled when its sleep is over, cache filled."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WakeMiss(Action):
+class WakeMiss(RequestAction):
     """Sleeping request r GETs again, misses, serves the fallback; enabled when sleep is over."""
 
-    r: int
+
+# -- the program: one request, step by step ------------------------------------------------
+
+REDIS, DB = "Redis", "DB"
+GET = (call(REDIS, "GET key"),)
+HIT = (*GET, answer(REDIS, "value (hit)"))
+MISS = (*GET, answer(REDIS, "nil (miss)"))
+SET_NX = call(REDIS, "SET lock {r} EX {ex} NX")
+REBUILT = answer(DB, "rows (rebuild done)")
+RELEASE = (call(REDIS, "DEL lock", only="del_reply"),
+           answer(REDIS, "{del_reply}", only="del_reply"),
+           note("deleted {foreign}'s lock, not {r}'s own", over=REDIS, only="foreign"),
+           call(REDIS, "EVAL compare-and-delete lock {r}", only="cad_reply"),
+           answer(REDIS, "{cad_reply}", only="cad_reply"))
 
 
-# The program counter each request action requires (the first conjunct of its guard).
-_PC_OF: dict[type[Action], int] = {
-    Hit: IDLE, Miss: IDLE, JoinFlight: MISSED, LeadFlight: MISSED, WinLock: READY,
-    LoseLock: READY, RecheckHit: RECHECK, RecheckMiss: RECHECK, Finish: REBUILDING,
-    FillRejected: REBUILDING, WakeHit: SLEEPING, WakeMiss: SLEEPING, Pause: REBUILDING,
-    Crash: REBUILDING}
-
-ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, Write, Hit, Miss, JoinFlight, LeadFlight, WinLock, LoseLock, RecheckHit, RecheckMiss,
-    Finish, FillRejected, WakeHit, WakeMiss, Pause, Crash)
+def _with_singleflight(cfg: StackConfig) -> bool:
+    return cfg.singleflight
 
 
-class StackModel(PolicyModel[StackConfig]):
-    """The ``stack`` transition system for one configuration."""
+def _with_lock(cfg: StackConfig) -> bool:
+    return cfg.lock
 
-    ACTION_TYPES = ACTION_TYPES
+
+def _with_recheck(cfg: StackConfig) -> bool:
+    return cfg.recheck
+
+
+def _with_fencing(cfg: StackConfig) -> bool:
+    return cfg.fencing
+
+
+STEPS: tuple[Step[StackState], ...] = (
+    Step(Hit, at=IDLE, command="GET key", says=HIT,
+         guard=lambda m, s, r: cache.hits(s.cache_filled),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    Step(Miss, at=IDLE, command="GET key", says=MISS,
+         guard=lambda m, s, r: cache.misses(s.cache_filled),
+         effect=lambda m, s, r: m.goto(s, r, MISSED) if m.cfg.singleflight else m.contend(s, r)),
+    Step(JoinFlight, at=MISSED, when=_with_singleflight, command="(in process) flight.join()",
+         says=(note("joins its node's in-flight rebuild (single-flight)"),),
+         guard=lambda m, s, r: singleflight.in_flight(s.flights, m.cfg.node_of(r)),
+         effect=lambda m, s, r: m.goto(s, r, FOLLOWING)),
+    Step(LeadFlight, at=MISSED, when=_with_singleflight, command="(in process) flight.lead()",
+         says=(note("leads its node's flight (single-flight)"),),
+         guard=lambda m, s, r: negate(singleflight.in_flight(s.flights, m.cfg.node_of(r))),
+         effect=lambda m, s, r: m.contend(replace(
+             s, flights=singleflight.lead(s.flights, m.cfg.node_of(r), r)), r)),
+    Step(WinLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
+         says=(SET_NX, answer(REDIS, "OK")),
+         guard=lambda m, s, r: redis_lock.is_free(s.lock),
+         effect=lambda m, s, r: m.cleared(m.issue_token(
+             replace(s, lock=redis_lock.acquire(s.lock, r, m.cfg.ex)), r), r)),
+    Step(LoseLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
+         says=(SET_NX, answer(REDIS, "nil (held by {owner})", only="owner"),
+               answer(REDIS, "nil", only="no_owner"),
+               note("sleeps {wait} tick(s), then GETs again")),
+         guard=lambda m, s, r: negate(redis_lock.is_free(s.lock)),
+         effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
+    Step(RecheckHit, at=RECHECK, when=_with_recheck, command="GET key", says=(*HIT, *RELEASE),
+         guard=lambda m, s, r: cache.hits(s.cache_filled),
+         effect=lambda m, s, r: m.end(m.release(s, r), r, GOT_VALUE)),
+    Step(RecheckMiss, at=RECHECK, when=_with_recheck, command="GET key", says=MISS,
+         guard=lambda m, s, r: cache.misses(s.cache_filled),
+         effect=lambda m, s, r: m.start_rebuild(s, r)),
+    Step(Finish, at=REBUILDING, command="SET key <value>; then the release",
+         says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
+         guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
+         effect=lambda m, s, r: m.end(replace(m.release(s, r), cache_filled=cache.fill(),
+                                              cached=s.seen[r], accepted=s.token[r]),
+                                      r, GOT_VALUE)),
+    Step(FillRejected, at=REBUILDING, when=_with_fencing, command="SET key <value> (fenced)",
+         says=(REBUILT, call(REDIS, "SET key value"),
+               answer(REDIS, "rejected (its token is no longer valid)"), *RELEASE),
+         guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.fill_accepted(s, r))),
+         effect=lambda m, s, r: m.end(m.release(s, r), r, GOT_VALUE)),
+    Step(WakeHit, at=SLEEPING, when=_with_lock, command="GET key", says=HIT,
+         guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.hits(s.cache_filled)),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    Step(WakeMiss, at=SLEEPING, when=_with_lock, command="GET key",
+         says=(*MISS, note("serves the stale fallback")),
+         guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.misses(s.cache_filled)),
+         effect=lambda m, s, r: m.end(s, r, GOT_FALLBACK)),
+)
+
+
+class StackModel(ProgramModel[StackConfig, StackState]):
+    """The ``stack`` transition system for one configuration, compiled from :data:`STEPS`."""
+
+    STEPS = STEPS
+    TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
+                                              SLEEPING: Timer(up=False)}
+    URGENT = (RECHECK,)
+    WORK = REBUILDING
+    PARTICIPANTS = (REDIS, DB)
+    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
+        "Write": (note("a writer commits {db}", over=DB),
+                  Say(DB, REDIS, "delete key (invalidate)"))}
 
     # -- the contract ------------------------------------------------------------------
 
@@ -317,93 +368,6 @@ class StackModel(PolicyModel[StackConfig]):
                            cache_filled=cache.EXPIRED, starts=0, foreign=False, t=0,
                            held=(False,) * n, seen=(0,) * n, token=(0,) * n, db=0, cached=0,
                            fence=0, accepted=0, crashed=0),)
-
-    def enabled(self, s: StackState, a: Action) -> Bool:
-        if isinstance(a, Tick):
-            return self._tick_enabled(s)
-        if isinstance(a, Write):
-            return environment.may_write(s.db, self.cfg.writers)
-        r: int = a.r  # type: ignore[attr-defined]
-        pc = s.pc[r]
-        if isinstance(pc, int) and pc != _PC_OF[type(a)]:
-            return False  # concrete fast path: every guard below starts with this conjunct
-        node = self.cfg.node_of(r)
-        match a:
-            case Hit():
-                return all_of(pc == IDLE, cache.hits(s.cache_filled))
-            case Miss():
-                return all_of(pc == IDLE, cache.misses(s.cache_filled))
-            case JoinFlight():
-                return all_of(pc == MISSED, singleflight.in_flight(s.flights, node))
-            case LeadFlight():
-                return all_of(pc == MISSED, negate(singleflight.in_flight(s.flights, node)))
-            case WinLock():
-                return all_of(pc == READY, redis_lock.is_free(s.lock))
-            case LoseLock():
-                return all_of(pc == READY, negate(redis_lock.is_free(s.lock)))
-            case RecheckHit():
-                return all_of(pc == RECHECK, cache.hits(s.cache_filled))
-            case RecheckMiss():
-                return all_of(pc == RECHECK, cache.misses(s.cache_filled))
-            case Finish():
-                return all_of(pc == REBUILDING, self._completes(s, r), self._fill_accepted(s, r))
-            case FillRejected():
-                return all_of(pc == REBUILDING, self._completes(s, r),
-                              negate(self._fill_accepted(s, r)))
-            case WakeHit():
-                return all_of(pc == SLEEPING, s.timer[r] == 0, cache.hits(s.cache_filled))
-            case WakeMiss():
-                return all_of(pc == SLEEPING, s.timer[r] == 0, cache.misses(s.cache_filled))
-            case Pause():
-                return all_of(pc == REBUILDING, environment.may_pause(
-                    s.timer[r], self.cfg.rebuild, self.cfg.pause, s.held[r]))
-            case Crash():
-                return all_of(pc == REBUILDING, environment.may_crash(s.crashed,
-                                                                     self.cfg.crash_bound))
-        raise TypeError(f"stack has no action {a!r}")
-
-    def apply(self, s: StackState, a: Action) -> StackState:
-        if isinstance(a, Tick):
-            return self._tick(s)
-        if isinstance(a, Write):
-            return self._write(s)
-        r: int = a.r  # type: ignore[attr-defined]
-        match a:
-            case Hit():
-                return self._end(s, r, GOT_VALUE)
-            case Miss():
-                if self.cfg.singleflight:
-                    return self._goto(s, r, MISSED)
-                return self._contend(s, r)
-            case JoinFlight():
-                return self._goto(s, r, FOLLOWING)
-            case LeadFlight():
-                flights = singleflight.lead(s.flights, self.cfg.node_of(r), r)
-                return self._contend(replace(s, flights=flights), r)
-            case WinLock():
-                locked = replace(s, lock=redis_lock.acquire(s.lock, r, self.cfg.ex))
-                return self._cleared(self._issue_token(locked, r), r)
-            case LoseLock():
-                return self._goto(s, r, SLEEPING, timer=self.cfg.wait)
-            case RecheckHit():
-                return self._end(self._release(s, r), r, GOT_VALUE)
-            case RecheckMiss():
-                return self._start_rebuild(s, r)
-            case Finish():
-                filled = replace(self._release(s, r), cache_filled=cache.fill(),
-                                 cached=s.seen[r], accepted=s.token[r])
-                return self._end(filled, r, GOT_VALUE)
-            case FillRejected():
-                return self._end(self._release(s, r), r, GOT_VALUE)
-            case WakeHit():
-                return self._end(s, r, GOT_VALUE)
-            case WakeMiss():
-                return self._end(s, r, GOT_FALLBACK)
-            case Pause():
-                return replace(s, held=set_at(s.held, r, True))
-            case Crash():
-                return self._crash(s, r)
-        raise TypeError(f"stack has no action {a!r}")
 
     def in_domain(self, s: StackState) -> Bool:
         cfg = self.cfg
@@ -444,7 +408,7 @@ class StackModel(PolicyModel[StackConfig]):
         )
 
     def truncated(self, s: StackState) -> bool:
-        return self.cfg.horizon > 0 and s.t == self.cfg.horizon and self._urgent_free(s)
+        return self.cfg.horizon > 0 and s.t == self.cfg.horizon and self.urgent_free(s)
 
     def describe(self, s: StackState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -541,44 +505,41 @@ class StackModel(PolicyModel[StackConfig]):
 
     # -- the steps of the program --------------------------------------------------------
 
-    def _goto(self, s: StackState, r: int, pc: PC, timer: Int = 0) -> StackState:
-        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, timer))
-
-    def _contend(self, s: StackState, r: int) -> StackState:
+    def contend(self, s: StackState, r: int) -> StackState:
         """r is the one to act for its node: try the lock if there is one, else go ahead."""
         if self.cfg.lock:
-            return self._goto(s, r, READY)
-        return self._cleared(s, r)
+            return self.goto(s, r, READY)
+        return self.cleared(s, r)
 
-    def _cleared(self, s: StackState, r: int) -> StackState:
+    def cleared(self, s: StackState, r: int) -> StackState:
         """r may rebuild: re-check the cache first if configured, else query the database."""
         if self.cfg.recheck:
-            return self._goto(s, r, RECHECK)
-        return self._start_rebuild(s, r)
+            return self.goto(s, r, RECHECK)
+        return self.start_rebuild(s, r)
 
-    def _start_rebuild(self, s: StackState, r: int) -> StackState:
+    def start_rebuild(self, s: StackState, r: int) -> StackState:
         """r queries the database: it reads the current version, which its fill will write."""
-        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
+        return replace(self.goto(s, r, REBUILDING), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db))
 
-    def _issue_token(self, s: StackState, r: int) -> StackState:
+    def issue_token(self, s: StackState, r: int) -> StackState:
         """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
         if not self.cfg.fencing:
             return s
         return replace(s, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
 
-    def _completes(self, s: StackState, r: int) -> Bool:
+    def completes(self, s: StackState, r: int) -> Bool:
         """r's rebuild is due and no pause holds it back this tick."""
         return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
 
-    def _fill_accepted(self, s: StackState, r: int) -> Bool:
+    def fill_accepted(self, s: StackState, r: int) -> Bool:
         """The cache takes r's fill: always without fencing, else if r's token is not older
         than the highest it has accepted."""
         if not self.cfg.fencing:
             return True
         return s.token[r] >= s.accepted
 
-    def _write(self, s: StackState) -> StackState:
+    def write(self, s: StackState) -> StackState:
         """The writer commits ``db + 1`` and deletes the key; with fencing the delete takes the
         next token and the cache accepts it, so every fill with an older token is refused."""
         written = replace(s, db=s.db + 1, cache_filled=False)
@@ -586,10 +547,10 @@ class StackModel(PolicyModel[StackConfig]):
             return written
         return replace(written, fence=s.fence + 1, accepted=s.fence + 1)
 
-    def _crash(self, s: StackState, r: int) -> StackState:
+    def crash(self, s: StackState, r: int) -> StackState:
         """r's process dies holding the lock; its followers die with it and the node restarts
         with an empty single-flight map."""
-        crashed = replace(self._goto(s, r, CRASHED), crashed=s.crashed + 1,
+        crashed = replace(self.goto(s, r, CRASHED), crashed=s.crashed + 1,
                           held=set_at(s.held, r, False), seen=set_at(s.seen, r, 0),
                           token=set_at(s.token, r, 0))
         if not self.cfg.singleflight:
@@ -602,16 +563,16 @@ class StackModel(PolicyModel[StackConfig]):
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
         return replace(crashed, pc=pcs, flights=flights)
 
-    def _release(self, s: StackState, r: int) -> StackState:
+    def release(self, s: StackState, r: int) -> StackState:
         if not self.cfg.lock:
             return s
         foreign = redis_lock.removes_foreign(s.lock, r, self.cfg.release)
         return replace(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
                        foreign=any_of(s.foreign, foreign))
 
-    def _end(self, s: StackState, r: int, outcome: PC) -> StackState:
+    def end(self, s: StackState, r: int, outcome: PC) -> StackState:
         """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
-        ended = replace(self._goto(s, r, outcome), held=set_at(s.held, r, False),
+        ended = replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
                         seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0))
         if not self.cfg.singleflight:
             return ended
@@ -623,53 +584,35 @@ class StackModel(PolicyModel[StackConfig]):
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
         return replace(ended, pc=tuple(pcs), flights=flights)
 
-    # -- the environment -----------------------------------------------------------------
+    # -- time and the stores ------------------------------------------------------------
 
-    def _urgent_free(self, s: StackState) -> Bool:
-        """No rebuild is due and no re-check is pending: time may pass."""
-        return negate(any_of(*(
-            any_of(all_of(pc == REBUILDING,
-                          environment.holds_the_clock(timer, self.cfg.rebuild, held)),
-                   pc == RECHECK)
-            for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True))))
-
-    def _tick_enabled(self, s: StackState) -> Bool:
+    def tick_enabled(self, s: StackState) -> Bool:
         if self.cfg.horizon > 0:
-            return all_of(self._urgent_free(s), s.t < self.cfg.horizon)
-        return self._urgent_free(s)
+            return all_of(self.urgent_free(s), s.t < self.cfg.horizon)
+        return self.urgent_free(s)
 
-    def _tick(self, s: StackState) -> StackState:
-        timers = tuple(
-            ite(pc == REBUILDING, timer + 1,
-                ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
-            for pc, timer in zip(s.pc, s.timer, strict=True))
+    def tick_stores(self, s: StackState) -> StackState:
+        """The lock ages; the absolute clock moves only when a horizon bounds it."""
         t = s.t + 1 if self.cfg.horizon > 0 else s.t
-        return replace(s, timer=timers, lock=redis_lock.tick(s.lock), t=t,
-                       held=(False,) * self.cfg.requests)
+        return replace(s, lock=redis_lock.tick(s.lock), t=t)
 
-    # -- actions and labels ----------------------------------------------------------------
+    # -- narration -------------------------------------------------------------------------
 
-    def _build_actions(self) -> tuple[Action, ...]:
-        kinds: list[type[Action]] = [Hit, Miss]
-        if self.cfg.singleflight:
-            kinds += [JoinFlight, LeadFlight]
-        if self.cfg.lock:
-            kinds += [WinLock, LoseLock]
-        if self.cfg.recheck:
-            kinds += [RecheckHit, RecheckMiss]
-        kinds.append(Finish)
-        if self.cfg.fencing:
-            kinds.append(FillRejected)
-        if self.cfg.lock:
-            kinds += [WakeHit, WakeMiss]
-        if is_symbolic(self.cfg.pause) or self.cfg.pause > 0:
-            kinds.append(Pause)
-        if self.cfg.crash_bound:
-            kinds.append(Crash)
-        per_request = [kind(r=r) for r in range(self.cfg.requests)  # type: ignore[call-arg]
-                       for kind in kinds]
-        writes: tuple[Action, ...] = (Write(),) if self.cfg.writers else ()
-        return (Tick(), *writes, *per_request)
+    def facts(self, before: StackState, after: StackState, r: int | None) -> dict[str, str]:
+        """Who held the lock before the step, and what a release answered."""
+        if not self.cfg.lock:
+            return {"db": f"v{after.db}"}
+        owner = before.lock.owner
+        facts = {"db": f"v{after.db}", "owner": "" if owner == NO_OWNER else f"r{owner}",
+                 "no_owner": "yes" if owner == NO_OWNER else ""}
+        releases = r is not None and after.pc[r] in DONE and before.pc[r] in (
+            RECHECK, REBUILDING)
+        if releases and self.cfg.release is Release.DEL:
+            facts["del_reply"] = "0" if owner == NO_OWNER else "1"
+            facts["foreign"] = f"r{owner}" if owner not in (NO_OWNER, r) else ""
+        elif releases:
+            facts["cad_reply"] = "1" if owner == r else "0 (not the owner)"
+        return facts
 
     def _describe_request(self, s: StackState, r: int) -> str:
         pc = PC(s.pc[r])

@@ -1,0 +1,343 @@
+"""Request programs: a policy written as what one request does, one labelled step at a time.
+
+A policy module states the mechanism the way its documentation does: a request's program as a
+list of :class:`Step` s, each an atomic step (PlusCal's labels: everything in a step happens at
+once, and the label is the program counter). A step names
+
+- the action it becomes in traces (``WinLock``), and the label the request must be at;
+- its guard beyond the label and its effect, written with :mod:`models.ops` so the same step
+  serves concrete search and the z3 encoding;
+- the real command it models (``SET lock <token> NX EX <ex>``) and what the step says on the
+  wire: :class:`Say` lines from which every renderer draws the step, so no renderer knows a
+  policy or an action by name.
+
+:class:`ProgramModel` compiles the program into the :class:`~models.core.TransitionSystem`
+every engine reads, and supplies what every program shares instead of each policy repeating it:
+
+- the candidate actions: the clock, the writer, then each request's steps in program order
+  (the steps this configuration has), with the environment's steps on the work label;
+- guards indexed by label: a request's action is looked up by its type, and a request that is
+  not at the step's label is refused before the guard is evaluated;
+- time: ``Tick()`` advances every request's timer by its label's :class:`Timer` (work counts
+  up towards its duration, a sleep counts down), ticks the policy's stores, and is refused
+  while a request sits at an urgent label or its work is due (DESIGN.md section 3);
+- the fault environment (:mod:`models.environment`): ``Pause`` on the work label when
+  ``pause`` > 0, ``Crash`` on the work label when crashes are allowed, ``Write`` when
+  ``writers`` > 0, each with the layer's guard; the policy supplies only what a crash or a
+  write does to its own stores (:meth:`ProgramModel.crash`, :meth:`ProgramModel.write`).
+
+States are the policy's own frozen dataclass; the layer reads and writes the fields every
+program has: ``pc`` (labels per request), ``timer`` (per request), ``held`` (paused this tick,
+per request), ``crashed`` (crashes so far) and ``db`` (the database version, which counts the
+writes).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Generic, TypeVar
+
+from herdproof.models import environment
+from herdproof.models.clock import Tick
+from herdproof.models.core import Action
+from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.ops import Bool, Int, all_of, any_of, is_symbolic, ite, maximum, negate
+from herdproof.models.policy import PolicyModel
+
+C = TypeVar("C")
+S = TypeVar("S")
+
+#: Who takes part in a narration: a request (``{r}``), or a participant the program declares.
+REQUEST = "{r}"
+
+
+@dataclass(frozen=True)
+class Say:
+    """One line of a step's narration: ``src`` sends ``text`` to ``dst`` (``reply`` draws a
+    dashed answer), or, with ``dst`` empty, a note over ``src``.
+
+    ``src`` and ``dst`` are :data:`REQUEST` or a participant of the program (``"Redis"``,
+    ``"DB"``). ``text`` may name parameters (``{ex}``), the request (``{r}``) and the facts
+    :meth:`ProgramModel.facts` derives from the states before and after (``{owner}``).
+    ``only`` limits the line to steps where that fact is non-empty.
+    """
+
+    src: str
+    dst: str
+    text: str
+    reply: bool = False
+    only: str = ""
+
+
+def call(dst: str, text: str, only: str = "") -> Say:
+    """The request sends a command to ``dst``."""
+    return Say(REQUEST, dst, text, only=only)
+
+
+def answer(src: str, text: str, only: str = "") -> Say:
+    """``src`` answers the request."""
+    return Say(src, REQUEST, text, reply=True, only=only)
+
+
+def note(text: str, over: str = REQUEST, only: str = "") -> Say:
+    """A note over the request (or over a participant)."""
+    return Say(over, "", text, only=only)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAction(Action):
+    """Base of a request's steps as actions: one field, the request ``r`` (``WinLock(r=1)``).
+
+    A policy names each step's action with a subclass and a one-sentence docstring, "request r
+    does what; enabled when ...": ``class WinLock(RequestAction): ...``.
+    """
+
+    r: int
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """One atomic step of a request's program.
+
+    ``action`` is the action class (one field, ``r``); ``at`` the label the request must be
+    at; ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
+    ``effect(model, s, r)`` the whole new state; ``when(cfg)`` whether this configuration has
+    the step at all; ``command`` the real command (documentation, shown by ``herdproof
+    list``); ``says`` the narration.
+    """
+
+    action: type[Action]
+    at: int
+    effect: Callable[[Any, S, int], S]
+    guard: Callable[[Any, S, int], Bool] | None = None
+    when: Callable[[Any], bool] | None = None
+    command: str = ""
+    says: tuple[Say, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timer:
+    """How a label's timer moves on a tick: ``up`` counts work towards ``duration`` (read from
+    the configuration by that name), otherwise it counts a sleep down to zero."""
+
+    up: bool
+    duration: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A narration line after substitution: ``dst`` empty means a note over ``src``."""
+
+    src: str
+    dst: str
+    text: str
+    reply: bool = False
+
+
+class ProgramModel(PolicyModel[C], Generic[C, S]):
+    """A policy's transition system compiled from its request program.
+
+    A policy subclass supplies ``STEPS`` (the program, in order), ``TIMERS`` (label ->
+    :class:`Timer`), ``URGENT`` (labels no tick may pass), ``WORK`` (the label of the
+    database query, where pauses and crashes strike), ``PARTICIPANTS`` (who the narration
+    talks to) and the state-level pieces only it knows: :meth:`initial_states`,
+    :meth:`tick_stores`, :meth:`crash`, :meth:`write`, ``observe``, ``in_domain``,
+    ``describe``, ``invariants``, ``canonical``.
+    """
+
+    STEPS: ClassVar[tuple[Step[Any], ...]]
+    TIMERS: ClassVar[Mapping[int, Timer]] = {}
+    URGENT: ClassVar[tuple[int, ...]] = ()
+    WORK: ClassVar[int | None] = None
+    PARTICIPANTS: ClassVar[tuple[str, ...]] = ()
+    #: Narration of the environment's own actions, by action name.
+    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {}
+
+    def __init__(self, config: C, params: Mapping[str, Any], name: str) -> None:
+        self._steps = {step.action: step for step in self.STEPS}
+        super().__init__(config, params, name)
+
+    # -- the compiled contract ---------------------------------------------------------------
+
+    def action_types(self) -> Mapping[str, type[Action]]:
+        types: list[type[Action]] = [Tick, Write, *self._steps, Pause, Crash]
+        return {t.__name__: t for t in types}
+
+    def enabled(self, s: S, a: Action) -> Bool:
+        if isinstance(a, Tick):
+            return self.tick_enabled(s)
+        if isinstance(a, Write):
+            return environment.may_write(s.db, self.writers)  # type: ignore[attr-defined]
+        r: int = a.r  # type: ignore[attr-defined]
+        pc = s.pc[r]  # type: ignore[attr-defined]
+        if isinstance(a, Pause | Crash):
+            assert self.WORK is not None
+            if isinstance(pc, int) and pc != self.WORK:
+                return False
+            if isinstance(a, Pause):
+                return all_of(pc == self.WORK, environment.may_pause(
+                    s.timer[r], self._duration(self.WORK), self.pause,  # type: ignore[attr-defined]
+                    s.held[r]))  # type: ignore[attr-defined]
+            return all_of(pc == self.WORK, environment.may_crash(
+                s.crashed, self.crash_bound))  # type: ignore[attr-defined]
+        step = self._steps.get(type(a))
+        if step is None:
+            raise TypeError(f"{self.name} has no action {a!r}")
+        if isinstance(pc, int) and pc != step.at:
+            return False  # concrete fast path: the label is the guard's first conjunct
+        if step.guard is None:
+            return pc == step.at
+        return all_of(pc == step.at, step.guard(self, s, r))
+
+    def apply(self, s: S, a: Action) -> S:
+        if isinstance(a, Tick):
+            return self.tick(s)
+        if isinstance(a, Write):
+            return self.write(s)
+        r: int = a.r  # type: ignore[attr-defined]
+        if isinstance(a, Pause):
+            return replace(s, held=_set(s.held, r, True))  # type: ignore[type-var, attr-defined]
+        if isinstance(a, Crash):
+            return self.crash(s, r)
+        step = self._steps.get(type(a))
+        if step is None:
+            raise TypeError(f"{self.name} has no action {a!r}")
+        after: S = step.effect(self, s, r)
+        return after
+
+    def _build_actions(self) -> tuple[Action, ...]:
+        kinds: list[type[Action]] = [step.action for step in self.STEPS
+                                     if step.when is None or step.when(self.cfg)]
+        if self.WORK is not None and (is_symbolic(self.pause) or self.pause > 0):
+            kinds.append(Pause)
+        if self.WORK is not None and self.crash_bound:
+            kinds.append(Crash)
+        per_request = [kind(r=r) for r in range(self.requests)  # type: ignore[call-arg]
+                       for kind in kinds]
+        writes: tuple[Action, ...] = (Write(),) if self.writers else ()
+        return (Tick(), *writes, *per_request)
+
+    # -- what the layer reads from the configuration ---------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return int(self.cfg.requests)  # type: ignore[attr-defined]
+
+    @property
+    def pause(self) -> Int:
+        pause: Int = getattr(self.cfg, "pause", 0)
+        return pause
+
+    @property
+    def writers(self) -> int:
+        return int(getattr(self.cfg, "writers", 0))
+
+    @property
+    def crash_bound(self) -> int:
+        return environment.crash_bound(bool(getattr(self.cfg, "crash", False)),
+                                       int(getattr(self.cfg, "crashes", 0)))
+
+    def _duration(self, label: int) -> Int:
+        duration: Int = getattr(self.cfg, self.TIMERS[label].duration)
+        return duration
+
+    # -- time ------------------------------------------------------------------------------
+
+    def urgent_free(self, s: S) -> Bool:
+        """No request sits at an urgent label and no work is due unpaused: time may pass."""
+        return negate(any_of(*(self.holds_the_clock(s, r) for r in range(self.requests))))
+
+    def holds_the_clock(self, s: S, r: int) -> Bool:
+        """Request ``r`` is due to act before the next tick."""
+        pc = s.pc[r]  # type: ignore[attr-defined]
+        urgent = [pc == label for label in self.URGENT]
+        for label, timer in self.TIMERS.items():
+            if timer.up:
+                urgent.append(all_of(pc == label, environment.holds_the_clock(
+                    s.timer[r], self._duration(label), s.held[r])))  # type: ignore[attr-defined]
+        return any_of(*urgent)
+
+    def tick_enabled(self, s: S) -> Bool:
+        return self.urgent_free(s)
+
+    def tick(self, s: S) -> S:
+        """One tick: timers move by their labels, the stores age, pauses end."""
+        timers = []
+        for pc, timer in zip(s.pc, s.timer, strict=True):  # type: ignore[attr-defined]
+            moved = timer
+            for label, kind in self.TIMERS.items():
+                moved = ite(pc == label, timer + 1 if kind.up else maximum(timer - 1, 0), moved)
+            timers.append(moved)
+        ticked = replace(s, timer=tuple(timers),  # type: ignore[type-var]
+                         held=(False,) * self.requests)
+        return self.tick_stores(ticked)
+
+    def tick_stores(self, s: S) -> S:
+        """Age the policy's stores by one tick (lock lives, TTLs); nothing by default."""
+        return s
+
+    # -- the environment's effects the policy defines --------------------------------------
+
+    def crash(self, s: S, r: int) -> S:
+        raise NotImplementedError(f"{self.name} allows crashes but does not say what one does")
+
+    def write(self, s: S) -> S:
+        raise NotImplementedError(f"{self.name} has writers but does not say what one does")
+
+    # -- helpers every program uses -------------------------------------------------------
+
+    def goto(self, s: S, r: int, label: int, timer: Int = 0) -> S:
+        """Request ``r`` moves to ``label`` with its timer set (0 unless a sleep or work)."""
+        return replace(s, pc=_set(s.pc, r, label),  # type: ignore[type-var, attr-defined]
+                       timer=_set(s.timer, r, timer))  # type: ignore[attr-defined]
+
+    # -- narration ---------------------------------------------------------------------------
+
+    def facts(self, before: S, after: S, r: int | None) -> Mapping[str, str]:
+        """Facts a narration line may name (``{owner}``): none by default."""
+        return {}
+
+    def narrate(self, a: Action, before: S, after: S) -> tuple[Message, ...]:
+        """What action ``a`` says on the wire, from the program's :class:`Say` lines."""
+        name = type(a).__name__
+        step = self._steps.get(type(a))
+        says = step.says if step is not None else self.ENVIRONMENT_SAYS.get(name, ())
+        r = getattr(a, "r", None)
+        values: dict[str, Any] = {k: _shown(v) for k, v in self.params.items()}
+        values.update(self.facts(before, after, r))
+        who = f"r{r}" if r is not None else ""
+        values["r"] = who
+        out = []
+        for say in says:
+            if say.only and not values.get(say.only):
+                continue
+            src = who if say.src == REQUEST else say.src
+            dst = who if say.dst == REQUEST else say.dst
+            out.append(Message(src, dst, _fill(say.text, values), say.reply))
+        return tuple(out)
+
+    def commands(self) -> Sequence[tuple[str, str]]:
+        """Each step's action name and the real command it models (``herdproof list``)."""
+        return [(step.action.__name__, step.command) for step in self.STEPS if step.command]
+
+
+def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
+    from herdproof.models.ops import set_at
+
+    return set_at(values, i, value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _fill(text: str, values: Mapping[str, Any]) -> str:
+    """Substitute ``{name}`` by its value; an unknown name stays as written."""
+    return _FIELD.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
