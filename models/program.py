@@ -102,14 +102,14 @@ class Step(Generic[S]):
     """One atomic step of a request's program.
 
     ``action`` is the action class (one field, ``r``); ``at`` the label the request must be
-    at; ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
+    at (or a tuple of labels, for a step two places of the program share); ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
     ``effect(model, s, r)`` the whole new state; ``when(cfg)`` whether this configuration has
     the step at all; ``command`` the real command (documentation, shown by ``herdproof
     list``); ``says`` the narration.
     """
 
     action: type[Action]
-    at: int
+    at: int | tuple[int, ...]
     effect: Callable[[Any, S, int], S]
     guard: Callable[[Any, S, int], Bool] | None = None
     when: Callable[[Any], bool] | None = None
@@ -157,6 +157,8 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
 
     def __init__(self, config: C, params: Mapping[str, Any], name: str) -> None:
         self._steps = {step.action: step for step in self.STEPS}
+        self._labels = {step.action: step.at if isinstance(step.at, tuple) else (step.at,)
+                        for step in self.STEPS}
         super().__init__(config, params, name)
 
     # -- the compiled contract ---------------------------------------------------------------
@@ -185,11 +187,13 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         step = self._steps.get(type(a))
         if step is None:
             raise TypeError(f"{self.name} has no action {a!r}")
-        if isinstance(pc, int) and pc != step.at:
+        labels = self._labels[type(a)]
+        if isinstance(pc, int) and pc not in labels:
             return False  # concrete fast path: the label is the guard's first conjunct
+        at = any_of(*(pc == label for label in labels))
         if step.guard is None:
-            return pc == step.at
-        return all_of(pc == step.at, step.guard(self, s, r))
+            return at
+        return all_of(at, step.guard(self, s, r))
 
     def apply(self, s: S, a: Action) -> S:
         if isinstance(a, Tick):
