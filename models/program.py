@@ -14,8 +14,9 @@ once, and the label is the program counter). A step names
 :class:`ProgramModel` compiles the program into the :class:`~models.core.TransitionSystem`
 every engine reads, and supplies what every program shares instead of each policy repeating it:
 
-- the candidate actions: the clock, the writer, then each request's steps in program order
-  (the steps this configuration has), with the environment's steps on the work label;
+- the candidate actions: the clock, the writer, the background actors' steps (``BACKGROUND``),
+  then each request's steps in program order (the steps this configuration has), with the
+  environment's steps on the work label;
 - guards indexed by label: a request's action is looked up by its type, and a request that is
   not at the step's label is refused before the guard is evaluated;
 - time: ``Tick()`` advances every request's timer by its label's :class:`Timer` (work counts
@@ -51,6 +52,8 @@ S = TypeVar("S")
 
 #: Who takes part in a narration: a request (``{r}``), or a participant the program declares.
 REQUEST = "{r}"
+#: The ``r`` a background actor's step is given: it belongs to no request.
+NOBODY = -1
 
 
 @dataclass(frozen=True)
@@ -102,10 +105,14 @@ class Step(Generic[S]):
     """One atomic step of a request's program.
 
     ``action`` is the action class (one field, ``r``); ``at`` the label the request must be
-    at (or a tuple of labels, for a step two places of the program share); ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
+    at (or a tuple of labels, for a step two places of the program share);
+    ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
     ``effect(model, s, r)`` the whole new state; ``when(cfg)`` whether this configuration has
     the step at all; ``command`` the real command (documentation, shown by ``herdproof
     list``); ``says`` the narration.
+
+    A background actor's step (``ProgramModel.BACKGROUND``) has an action without fields
+    (``RefreshDone()``), no label (``at=()``), and its guard and effect get ``r =`` :data:`NOBODY`.
     """
 
     action: type[Action]
@@ -154,9 +161,14 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     PARTICIPANTS: ClassVar[tuple[str, ...]] = ()
     #: Narration of the environment's own actions, by action name.
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {}
+    #: Steps of background actors that belong to no request (a cache's refresher, a watchdog),
+    #: each one action tried once, after the writer and before the requests; such an actor's
+    #: due work holds the clock through :meth:`background_holds_the_clock`.
+    BACKGROUND: ClassVar[tuple[Step[Any], ...]] = ()
 
     def __init__(self, config: C, params: Mapping[str, Any], name: str) -> None:
         self._steps = {step.action: step for step in self.STEPS}
+        self._background = {step.action: step for step in self.BACKGROUND}
         self._labels = {step.action: step.at if isinstance(step.at, tuple) else (step.at,)
                         for step in self.STEPS}
         super().__init__(config, params, name)
@@ -164,7 +176,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     # -- the compiled contract ---------------------------------------------------------------
 
     def action_types(self) -> Mapping[str, type[Action]]:
-        types: list[type[Action]] = [Tick, Write, *self._steps, Pause, Crash]
+        types: list[type[Action]] = [Tick, Write, *self._background, *self._steps, Pause, Crash]
         return {t.__name__: t for t in types}
 
     def enabled(self, s: S, a: Action) -> Bool:
@@ -172,6 +184,8 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
             return self.tick_enabled(s)
         if isinstance(a, Write):
             return environment.may_write(s.db, self.writers)  # type: ignore[attr-defined]
+        if self._background and (actor := self._background.get(type(a))) is not None:
+            return True if actor.guard is None else actor.guard(self, s, NOBODY)
         r: int = a.r  # type: ignore[attr-defined]
         pc = s.pc[r]  # type: ignore[attr-defined]
         if isinstance(a, Pause | Crash):
@@ -200,6 +214,9 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
             return self.tick(s)
         if isinstance(a, Write):
             return self.write(s)
+        if self._background and (actor := self._background.get(type(a))) is not None:
+            done: S = actor.effect(self, s, NOBODY)
+            return done
         r: int = a.r  # type: ignore[attr-defined]
         if isinstance(a, Pause):
             return replace(s, held=_set(s.held, r, True))  # type: ignore[type-var, attr-defined]
@@ -214,14 +231,16 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     def _build_actions(self) -> tuple[Action, ...]:
         kinds: list[type[Action]] = [step.action for step in self.STEPS
                                      if step.when is None or step.when(self.cfg)]
-        if self.WORK is not None and (is_symbolic(self.pause) or self.pause > 0):
+        if self.WORK is not None and pauses(self.cfg):
             kinds.append(Pause)
-        if self.WORK is not None and self.crash_bound:
+        if self.WORK is not None and crashes(self.cfg):
             kinds.append(Crash)
         per_request = [kind(r=r) for r in range(self.requests)  # type: ignore[call-arg]
                        for kind in kinds]
         writes: tuple[Action, ...] = (Write(),) if self.writers else ()
-        return (Tick(), *writes, *per_request)
+        background = [step.action() for step in self.BACKGROUND
+                      if step.when is None or step.when(self.cfg)]
+        return (Tick(), *writes, *background, *per_request)
 
     # -- what the layer reads from the configuration ---------------------------------------
 
@@ -251,7 +270,12 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
 
     def urgent_free(self, s: S) -> Bool:
         """No request sits at an urgent label and no work is due unpaused: time may pass."""
-        return negate(any_of(*(self.holds_the_clock(s, r) for r in range(self.requests))))
+        return negate(any_of(self.background_holds_the_clock(s),
+                             *(self.holds_the_clock(s, r) for r in range(self.requests))))
+
+    def background_holds_the_clock(self, s: S) -> Bool:
+        """A background actor's work is due: no tick passes until it acts. None by default."""
+        return False
 
     def holds_the_clock(self, s: S, r: int) -> Bool:
         """Request ``r`` is due to act before the next tick."""
@@ -306,7 +330,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     def narrate(self, a: Action, before: S, after: S) -> tuple[Message, ...]:
         """What action ``a`` says on the wire, from the program's :class:`Say` lines."""
         name = type(a).__name__
-        step = self._steps.get(type(a))
+        step = self._steps.get(type(a)) or self._background.get(type(a))
         says = step.says if step is not None else self.ENVIRONMENT_SAYS.get(name, ())
         r = getattr(a, "r", None)
         values: dict[str, Any] = {k: _shown(v) for k, v in self.params.items()}
@@ -322,9 +346,27 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
             out.append(Message(src, dst, _fill(say.text, values), say.reply))
         return tuple(out)
 
+    def participants(self) -> tuple[str, ...]:
+        """Who the program talks to, the cache server first and the database last."""
+        return self.PARTICIPANTS
+
     def commands(self) -> Sequence[tuple[str, str]]:
         """Each step's action name and the real command it models (``herdproof list``)."""
-        return [(step.action.__name__, step.command) for step in self.STEPS if step.command]
+        return [(step.action.__name__, step.command) for step in (*self.STEPS, *self.BACKGROUND)
+                if step.command]
+
+
+def pauses(cfg: Any) -> bool:
+    """The configuration lets the environment pause due work (``pause`` > 0, or symbolic):
+    the ``when`` of a background actor's pause step."""
+    pause = getattr(cfg, "pause", 0)
+    return is_symbolic(pause) or pause > 0
+
+
+def crashes(cfg: Any) -> bool:
+    """The configuration allows a crash: the ``when`` of a background actor's crash step."""
+    return environment.crash_bound(bool(getattr(cfg, "crash", False)),
+                                   int(getattr(cfg, "crashes", 0))) > 0
 
 
 def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:

@@ -29,6 +29,7 @@ class Release(IntEnum):
 
     DEL = 0  # unconditional DEL lock
     CAD = 1  # owner-checked compare-and-delete (Lua)
+    GET_DEL = 2  # GET lock, then (a round trip later) DEL lock if the token read was ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,7 @@ def removes_foreign(lock: RedisLock, token: int, release: Release) -> Bool:
 
 def release(lock: RedisLock, token: int, how: Release) -> RedisLock:
     """Release by ``DEL`` (whatever is there) or by compare-and-delete (only our own)."""
-    if how is Release.DEL:
+    if how is not Release.CAD:
         return RedisLock()
     return ite(lock.owner == token, RedisLock(), lock)
 

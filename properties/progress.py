@@ -138,6 +138,16 @@ class Prompt:
         return tuple(Invariant(c.name, lambda s, c=c: c.holds(s.inner))  # type: ignore[misc]
                      for c in self.model.invariants())
 
+    def participants(self) -> tuple[str, ...]:
+        """Who the policy talks to, for the renderers."""
+        declared = getattr(self.model, "participants", None)
+        return tuple(declared()) if declared is not None else ()
+
+    def narrate(self, a: Action, before: Timed, after: Timed) -> tuple[Any, ...]:
+        """The policy's narration of ``a``, read through the monitor."""
+        narrate = getattr(self.model, "narrate", None)
+        return tuple(narrate(a, before.inner, after.inner)) if narrate is not None else ()
+
     def _someone_can_move(self, inner: Any) -> Bool:
         """Some waiting request has a step of its own enabled (a tick must wait for it)."""
         waiting = self.model.observe(inner).waiting

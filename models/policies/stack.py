@@ -93,13 +93,16 @@ PARAMS: tuple[Param, ...] = (
     Param("per_node", int, 2, "concurrent requests per process", minimum=1),
     Param("singleflight", bool, True, "in-process single-flight per node"),
     Param("lock", bool, True, "fleet-wide SET lock <token> EX <ex> NX before rebuilding"),
-    Param("release", str, "cad", "DEL lock (del) or owner-checked compare-and-delete (cad)",
-          choices=("del", "cad")),
+    Param("release", str, "cad", "DEL lock (del), owner-checked compare-and-delete (cad), or "
+          "GET lock then DEL lock if the token read was ours (get-del)",
+          choices=("del", "cad", "get-del")),
     Param("recheck", bool, False, "GET the cache again after winning the lock / leading"),
     Param("ex", int, 3, "lock expiry in ticks (Redis EX)", minimum=1, timing=True),
     Param("rebuild", int, 2, "rebuild duration in ticks", minimum=1, timing=True),
     Param("wait", int, 1, "ticks a request that lost the lock sleeps before GETting again",
           minimum=0, timing=True),
+    Param("gap", int, 0, "release=get-del: at most this many ticks pass between the GET lock "
+          "and the DEL lock", minimum=0, timing=True),
     environment.PAUSE,
     environment.CRASH,
     environment.CRASHES,
@@ -124,15 +127,18 @@ class PC(IntEnum):
     GOT_VALUE = 7    # ended with the value
     GOT_FALLBACK = 8  # ended with the stale fallback
     CRASHED = 9      # its process died (with crash=on)
+    RELEASING_MINE = 10   # release=get-del: GET lock returned its token; next, DEL lock
+    RELEASING_OTHER = 11  # release=get-del: GET lock returned another token (or nil); next, done
 
 
 # Plain module names for the members: enum attribute look-ups are slow on the search's hot path.
 (IDLE, MISSED, FOLLOWING, READY, RECHECK, REBUILDING, SLEEPING, GOT_VALUE,
- GOT_FALLBACK, CRASHED) = tuple(PC)
+ GOT_FALLBACK, CRASHED, RELEASING_MINE, RELEASING_OTHER) = tuple(PC)
 DONE = (GOT_VALUE, GOT_FALLBACK, CRASHED)
 SHORT = {IDLE: "-", MISSED: "missed", FOLLOWING: "follow", READY: "ready",
          RECHECK: "recheck", REBUILDING: "rebuild", SLEEPING: "sleep",
-         GOT_VALUE: "value", GOT_FALLBACK: "fallback", CRASHED: "crashed"}
+         GOT_VALUE: "value", GOT_FALLBACK: "fallback", CRASHED: "crashed",
+         RELEASING_MINE: "unlock mine", RELEASING_OTHER: "unlock other"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,7 @@ class StackConfig:
     ex: Int
     rebuild: Int
     wait: Int
+    gap: Int
     pause: Int
     crash: bool
     crashes: int
@@ -158,7 +165,8 @@ class StackConfig:
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> StackConfig:
         values = dict(params)
-        values["release"] = Release.CAD if values["release"] == "cad" else Release.DEL
+        values["release"] = {"del": Release.DEL, "cad": Release.CAD,
+                             "get-del": Release.GET_DEL}[str(values["release"])]
         if values["fencing"] and not values["lock"]:
             raise InvalidParameter("parameter `fencing` of stack needs lock=on: fencing tokens "
                                    "are issued with the lock grants")
@@ -253,6 +261,16 @@ class FillRejected(RequestAction):
     r still releases the lock and serves the value it read. Enabled when due, with fencing."""
 
 
+class DelLock(RequestAction):
+    """Request r, whose GET lock returned its own token, sends DEL lock (removing whatever key
+    is there by now), serves the value and resolves its followers; enabled in RELEASING_MINE."""
+
+
+class SkipDel(RequestAction):
+    """Request r, whose GET lock returned another token or nil, leaves the lock alone, serves
+    the value and resolves its followers; enabled in RELEASING_OTHER."""
+
+
 class WakeHit(RequestAction):
     """Sleeping request r GETs again and hits; enabled when its sleep is over, cache filled."""
 
@@ -269,7 +287,9 @@ HIT = (*GET, answer(REDIS, "value (hit)"))
 MISS = (*GET, answer(REDIS, "nil (miss)"))
 SET_NX = call(REDIS, "SET lock {r} EX {ex} NX")
 REBUILT = answer(DB, "rows (rebuild done)")
-RELEASE = (call(REDIS, "DEL lock", only="del_reply"),
+RELEASE = (call(REDIS, "GET lock", only="get_reply"),
+           answer(REDIS, "{get_reply}", only="get_reply"),
+           call(REDIS, "DEL lock", only="del_reply"),
            answer(REDIS, "{del_reply}", only="del_reply"),
            note("deleted {foreign}'s lock, not {r}'s own", over=REDIS, only="foreign"),
            call(REDIS, "EVAL compare-and-delete lock {r}", only="cad_reply"),
@@ -290,6 +310,10 @@ def _with_recheck(cfg: StackConfig) -> bool:
 
 def _with_fencing(cfg: StackConfig) -> bool:
     return cfg.fencing
+
+
+def _with_get_del(cfg: StackConfig) -> bool:
+    return cfg.lock and cfg.release is Release.GET_DEL
 
 
 STEPS: tuple[Step[StackState], ...] = (
@@ -321,21 +345,27 @@ STEPS: tuple[Step[StackState], ...] = (
          effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
     Step(RecheckHit, at=RECHECK, when=_with_recheck, command="GET key", says=(*HIT, *RELEASE),
          guard=lambda m, s, r: cache.hits(s.cache_filled),
-         effect=lambda m, s, r: m.end(m.release(s, r), r, GOT_VALUE)),
+         effect=lambda m, s, r: m.release_and_end(s, r)),
     Step(RecheckMiss, at=RECHECK, when=_with_recheck, command="GET key", says=MISS,
          guard=lambda m, s, r: cache.misses(s.cache_filled),
          effect=lambda m, s, r: m.start_rebuild(s, r)),
     Step(Finish, at=REBUILDING, command="SET key <value>; then the release",
          says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
-         effect=lambda m, s, r: m.end(replace(m.release(s, r), cache_filled=cache.fill(),
-                                              cached=s.seen[r], accepted=s.token[r]),
-                                      r, GOT_VALUE)),
+         effect=lambda m, s, r: m.release_and_end(replace(
+             s, cache_filled=cache.fill(), cached=s.seen[r], accepted=s.token[r]), r)),
     Step(FillRejected, at=REBUILDING, when=_with_fencing, command="SET key <value> (fenced)",
          says=(REBUILT, call(REDIS, "SET key value"),
                answer(REDIS, "rejected (its token is no longer valid)"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.fill_accepted(s, r))),
+         effect=lambda m, s, r: m.release_and_end(s, r)),
+    Step(DelLock, at=RELEASING_MINE, when=_with_get_del, command="DEL lock",
+         says=(call(REDIS, "DEL lock"), answer(REDIS, "{del_reply}"),
+               note("deleted {foreign}'s lock, not {r}'s own", over=REDIS, only="foreign")),
          effect=lambda m, s, r: m.end(m.release(s, r), r, GOT_VALUE)),
+    Step(SkipDel, at=RELEASING_OTHER, when=_with_get_del, command="(no command)",
+         says=(note("the lock is not its own: leaves it"),),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
     Step(WakeHit, at=SLEEPING, when=_with_lock, command="GET key", says=HIT,
          guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.hits(s.cache_filled)),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
@@ -350,8 +380,10 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     """The ``stack`` transition system for one configuration, compiled from :data:`STEPS`."""
 
     STEPS = STEPS
-    TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
-                                              SLEEPING: Timer(up=False)}
+    TIMERS: ClassVar[Mapping[int, Timer]] = {
+        REBUILDING: Timer(up=True, duration="rebuild"), SLEEPING: Timer(up=False),
+        RELEASING_MINE: Timer(up=True, duration="gap"),
+        RELEASING_OTHER: Timer(up=True, duration="gap")}
     URGENT = (RECHECK,)
     WORK = REBUILDING
     PARTICIPANTS = (REDIS, DB)
@@ -371,17 +403,22 @@ class StackModel(ProgramModel[StackConfig, StackState]):
 
     def in_domain(self, s: StackState) -> Bool:
         cfg = self.cfg
+        get_del = _with_get_del(cfg)
+        last = RELEASING_OTHER if get_del else CRASHED
         per_request = [
             all_of(
-                pc >= IDLE, pc <= CRASHED, timer >= 0,
+                pc >= IDLE, pc <= last, timer >= 0,
                 ite(pc == REBUILDING,
                     environment.elapsed_in_domain(timer, cfg.rebuild, cfg.pause, held),
                     all_of(negate(held),
-                           ite(pc == SLEEPING, timer <= cfg.wait, timer == 0))),
+                           ite(pc == SLEEPING, timer <= cfg.wait,
+                               ite(releasing, timer <= cfg.gap, timer == 0)))),
                 seen >= 0, seen <= s.db, token >= 0, token <= s.fence,
             )
             for pc, timer, held, seen, token in zip(s.pc, s.timer, s.held, s.seen, s.token,
                                                     strict=True)
+            for releasing in [any_of(pc == RELEASING_MINE, pc == RELEASING_OTHER)
+                              if get_del else False]
         ]
         per_node = [singleflight.leader_in_domain(s.flights[n], n * cfg.per_node, cfg.per_node)
                     for n in range(cfg.nodes)]
@@ -564,11 +601,20 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         return replace(crashed, pc=pcs, flights=flights)
 
     def release(self, s: StackState, r: int) -> StackState:
+        """r gives the lock back in one command (DEL or the compare-and-delete script)."""
         if not self.cfg.lock:
             return s
         foreign = redis_lock.removes_foreign(s.lock, r, self.cfg.release)
         return replace(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
                        foreign=any_of(s.foreign, foreign))
+
+    def release_and_end(self, s: StackState, r: int) -> StackState:
+        """r releases the lock and serves the value; with ``release=get-del`` it first GETs
+        the lock and remembers whether the token was its own (the DEL is a later step)."""
+        if not (self.cfg.lock and self.cfg.release is Release.GET_DEL):
+            return self.end(self.release(s, r), r, GOT_VALUE)
+        mine = s.lock.owner == r
+        return self.goto(s, r, ite(mine, RELEASING_MINE, RELEASING_OTHER))
 
     def end(self, s: StackState, r: int, outcome: PC) -> StackState:
         """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
@@ -606,8 +652,12 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         facts = {"db": f"v{after.db}", "owner": "" if owner == NO_OWNER else f"r{owner}",
                  "no_owner": "yes" if owner == NO_OWNER else ""}
         releases = r is not None and after.pc[r] in DONE and before.pc[r] in (
-            RECHECK, REBUILDING)
-        if releases and self.cfg.release is Release.DEL:
+            RECHECK, REBUILDING, RELEASING_MINE)
+        reads = r is not None and after.pc[r] in (RELEASING_MINE, RELEASING_OTHER) and \
+            before.pc[r] in (RECHECK, REBUILDING)
+        if reads:
+            facts["get_reply"] = f"r{owner}" if owner != NO_OWNER else "nil"
+        elif releases and self.cfg.release is not Release.CAD:
             facts["del_reply"] = "0" if owner == NO_OWNER else "1"
             facts["foreign"] = f"r{owner}" if owner not in (NO_OWNER, r) else ""
         elif releases:
@@ -627,6 +677,8 @@ class StackModel(ProgramModel[StackConfig, StackState]):
                 label += " paused"
         elif pc == SLEEPING:
             label = f"sleep {s.timer[r]}"
+        elif pc in (RELEASING_MINE, RELEASING_OTHER):
+            label = f"{label} {s.timer[r]}/{self.cfg.gap}"
         if self.cfg.singleflight and s.flights[self.cfg.node_of(r)] == r:
             label += "*"
         return label
