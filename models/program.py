@@ -45,6 +45,7 @@ from herdproof.models.clock import Tick
 from herdproof.models.core import Action
 from herdproof.models.environment import Crash, Pause, Write
 from herdproof.models.ops import Bool, Int, all_of, any_of, is_symbolic, ite, maximum, negate
+from herdproof.models.params import Param
 from herdproof.models.policy import PolicyModel
 
 C = TypeVar("C")
@@ -127,7 +128,8 @@ class Step(Generic[S]):
 @dataclass(frozen=True)
 class Timer:
     """How a label's timer moves on a tick: ``up`` counts work towards ``duration`` (read from
-    the configuration by that name), otherwise it counts a sleep down to zero."""
+    the configuration by that name), otherwise it counts a sleep down to zero (from at most
+    ``duration``, when one is named: the bound :meth:`ProgramModel.timer_in_domain` states)."""
 
     up: bool
     duration: str = ""
@@ -151,7 +153,9 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     database query, where pauses and crashes strike), ``PARTICIPANTS`` (who the narration
     talks to) and the state-level pieces only it knows: :meth:`initial_states`,
     :meth:`tick_stores`, :meth:`crash`, :meth:`write`, ``observe``, ``in_domain``,
-    ``describe``, ``invariants``, ``canonical``.
+    ``describe``, ``invariants``, ``canonical``. A program with a background actor (``swr``'s
+    refresh) adds its steps as ``BACKGROUND`` and says when its work holds the clock
+    (:meth:`background_holds_the_clock`).
     """
 
     STEPS: ClassVar[tuple[Step[Any], ...]]
@@ -321,19 +325,69 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         return replace(s, pc=_set(s.pc, r, label),  # type: ignore[type-var, attr-defined]
                        timer=_set(s.timer, r, timer))  # type: ignore[attr-defined]
 
+    def completes(self, s: S, r: int) -> Bool:
+        """Request ``r``'s work (at ``WORK``) has run its duration and no pause holds it back
+        this tick: the step that finishes the work may fire."""
+        assert self.WORK is not None
+        elapsed: Int = s.timer[r]  # type: ignore[attr-defined]
+        return all_of(environment.due(elapsed, self._duration(self.WORK)),
+                      negate(s.held[r]))  # type: ignore[attr-defined]
+
+    def timer_in_domain(self, pc: Int, timer: Int, held: Bool) -> Bool:
+        """A request's timer and pause flag as its label ``pc`` allows (for ``in_domain``): the
+        work has run at most its duration plus its pauses, other work and a sleep at most their
+        duration (a sleep without a named duration: any), every other label keeps the timer at
+        0; only the work may be paused."""
+        domain = all_of(negate(held), timer == 0)
+        for label, kind in reversed(list(self.TIMERS.items())):
+            if label == self.WORK:
+                here = environment.elapsed_in_domain(timer, self._duration(label), self.pause,
+                                                     held)
+            else:
+                bound = [timer <= self._duration(label)] if kind.duration else []
+                here = all_of(negate(held), timer >= 0, *bound)
+            domain = ite(pc == label, here, domain)
+        return domain
+
+    def sort_requests(self, s: S, *fields: str) -> S:
+        """``s`` with its requests reordered by their values of the per-request ``fields``
+        (tuples indexed by request), compared in that order: the canonical form of a state
+        whose requests are interchangeable."""
+        columns = [getattr(s, field) for field in fields]
+        keys = list(zip(*columns, strict=True))
+        order = sorted(range(self.requests), key=keys.__getitem__)
+        return replace(s, **{field: tuple(column[r] for r in order)  # type: ignore[type-var]
+                             for field, column in zip(fields, columns, strict=True)})
+
     # -- narration ---------------------------------------------------------------------------
 
     def facts(self, before: S, after: S, r: int | None) -> Mapping[str, str]:
-        """Facts a narration line may name (``{owner}``): none by default."""
+        """Facts a narration line may name (``{owner}``) beyond the layer's own (``{db}``, the
+        database version after the step): none by default."""
         return {}
+
+    def environment_says(self, name: str) -> tuple[Say, ...]:
+        """The narration of the environment's action ``name``: the program's
+        ``ENVIRONMENT_SAYS``, else the layer's: a write commits a version and invalidates the
+        key in the cache server (the first participant), a pause stalls the work, a crash kills
+        the request."""
+        if name in self.ENVIRONMENT_SAYS:
+            return self.ENVIRONMENT_SAYS[name]
+        if name == "Write" and self.PARTICIPANTS:
+            server, db = self.PARTICIPANTS[0], self.PARTICIPANTS[-1]
+            return (note("a writer commits {db}", over=db),
+                    Say(db, server, "delete key (invalidate)"))
+        return _ENVIRONMENT_NOTES.get(name, ())
 
     def narrate(self, a: Action, before: S, after: S) -> tuple[Message, ...]:
         """What action ``a`` says on the wire, from the program's :class:`Say` lines."""
         name = type(a).__name__
         step = self._steps.get(type(a)) or self._background.get(type(a))
-        says = step.says if step is not None else self.ENVIRONMENT_SAYS.get(name, ())
+        says = step.says if step is not None else self.environment_says(name)
         r = getattr(a, "r", None)
         values: dict[str, Any] = {k: _shown(v) for k, v in self.params.items()}
+        if hasattr(after, "db"):
+            values["db"] = f"v{after.db}"
         values.update(self.facts(before, after, r))
         who = f"r{r}" if r is not None else ""
         values["r"] = who
@@ -356,6 +410,13 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
                 if step.command]
 
 
+def environment_params(writers: int = 0) -> tuple[Param, ...]:
+    """The fault environment's parameters, which every program's ``PARAMS`` ends with:
+    ``pause``, ``crash``, ``crashes`` and ``writers`` (with the policy's default writers)."""
+    return (environment.PAUSE, environment.CRASH, environment.CRASHES,
+            replace(environment.WRITERS, default=writers))
+
+
 def pauses(cfg: Any) -> bool:
     """The configuration lets the environment pause due work (``pause`` > 0, or symbolic):
     the ``when`` of a background actor's pause step."""
@@ -367,6 +428,12 @@ def crashes(cfg: Any) -> bool:
     """The configuration allows a crash: the ``when`` of a background actor's crash step."""
     return environment.crash_bound(bool(getattr(cfg, "crash", False)),
                                    int(getattr(cfg, "crashes", 0))) > 0
+
+
+#: The layer's narration of a pause and a crash (a program may say otherwise).
+_ENVIRONMENT_NOTES: Mapping[str, tuple[Say, ...]] = {
+    "Pause": (note("stalls for a tick (a GC or scheduling pause)"),),
+    "Crash": (note("crashes: never writes, never releases"),)}
 
 
 def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:

@@ -48,27 +48,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import ClassVar
 
-from herdproof.models import environment
-from herdproof.models.clock import Tick
-from herdproof.models.core import Action, Invariant
-from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models import cache, environment, program
+from herdproof.models.core import Invariant
 from herdproof.models.observation import Observation, waiting
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    maximum,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.policy import PolicyModel
+from herdproof.models.program import RequestAction, Say, Step, Timer, answer, call, note
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -107,7 +94,8 @@ SHORT = {IDLE: "-", REBUILDING: "rebuild", SLEEPING: "wait", GOT_VALUE: "value",
 
 @dataclass(frozen=True, slots=True)
 class LeaseConfig:
-    """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
+    """The parameters of one instance: the protocol's switches, the two choices the paper
+    leaves open, the environment, and timing constants (z3 terms in symbolic runs)."""
 
     requests: int
     leases: bool
@@ -132,87 +120,119 @@ class LeaseState:
     """One moment of the race.
 
     ``timer[r]``: elapsed rebuild ticks while REBUILDING, remaining sleep while SLEEPING, else 0.
-    ``valid[r]``: memcached still accepts r's token. ``window``: ticks until memcached issues
-    another token (0: the next miss gets one). ``deleted``: a recently deleted value is kept for
-    stale answers. ``db``/``cached``/``seen``: versions (see :mod:`models.environment`).
+    ``db``/``cached``/``seen``: versions (see :mod:`models.environment`). The other fields say
+    what they hold where they are declared.
     """
 
     pc: tuple[Int, ...]
     timer: tuple[Int, ...]
     held: tuple[Bool, ...]
     seen: tuple[Int, ...]
-    valid: tuple[Bool, ...]
+    valid: tuple[Bool, ...]  # memcached still accepts r's token
     filled: Bool
     cached: Int
-    window: Int
-    deleted: Bool
+    window: Int  # ticks until memcached issues another token (0: the next miss gets one)
+    deleted: Bool  # a recently deleted value is kept for stale answers
     db: Int
     starts: Int
     crashed: Int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit(Action):
+class Hit(RequestAction):
     """Request r GETs and hits; enabled when r is about to GET and the key holds a value."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Miss(Action):
+class Miss(RequestAction):
     """Request r GETs, misses and queries the database (no leases); enabled on a miss."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WinLease(Action):
+class WinLease(RequestAction):
     """Request r misses and is issued a token, then queries the database; enabled on a miss
     when no token was issued in the last ``lease_window`` ticks."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class ToldToWait(Action):
+class ToldToWait(RequestAction):
     """Request r misses inside the window and is told to wait and retry; enabled on such a miss
     with no stale value to offer."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class GetStale(Action):
+class GetStale(RequestAction):
     """Request r misses inside the window and is served the recently deleted value, marked
     stale; enabled on such a miss with ``stale_values`` and a deleted value kept."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Fill(Action):
+class Fill(RequestAction):
     """Request r sets the value with its token and memcached accepts it; enabled when r's
     rebuild is due and its token is valid (always, without leases)."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class FillRejected(Action):
+class FillRejected(RequestAction):
     """Request r's set carries a token memcached no longer accepts (a delete or a newer token
     voided it); r serves the value it read. Enabled when due with an invalid token."""
 
-    r: int
+
+# -- the program: one request, step by step ------------------------------------------------
+
+MEMCACHED, DB = "memcached", "DB"
+#: A request is about to ``get`` when it arrives, or when its sleep after "wait and retry" is
+#: over (the steps' guards ask for ``timer == 0``, which holds on arrival too).
+ABOUT_TO_GET = (IDLE, SLEEPING)
+GET = call(MEMCACHED, "get key")
+ROWS = answer(DB, "rows (rebuild done)")
+
+STEPS: tuple[Step[LeaseState], ...] = (
+    Step(Hit, at=ABOUT_TO_GET, command="get key",
+         says=(GET, answer(MEMCACHED, "value (hit)")),
+         guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.hits(s.filled)),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    Step(Miss, at=ABOUT_TO_GET, when=lambda cfg: not cfg.leases, command="get key",
+         says=(GET, answer(MEMCACHED, "nil (miss)")),
+         guard=lambda m, s, r: m.get_misses(s, r),
+         effect=lambda m, s, r: m.start_rebuild(s, r)),
+    Step(WinLease, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases,
+         command="get key (a miss that returns a lease token)",
+         says=(GET, answer(MEMCACHED, "miss, and a lease token")),
+         guard=lambda m, s, r: all_of(m.get_misses(s, r), s.window == 0),
+         effect=lambda m, s, r: m.start_rebuild(m.issue_token(s, r), r)),
+    Step(ToldToWait, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases,
+         command="get key (a miss inside the window: wait and retry)",
+         says=(GET, answer(MEMCACHED, "miss, no token: wait and retry"),
+               note("waits {wait} tick(s), then gets again")),
+         guard=lambda m, s, r: all_of(m.get_misses(s, r), s.window > 0,
+                                      negate(m.stale_on_offer(s))),
+         effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
+    Step(GetStale, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases and cfg.stale_values,
+         command="get key (a miss inside the window: the recently deleted value, stale)",
+         says=(GET, answer(MEMCACHED, "the stale value")),
+         guard=lambda m, s, r: all_of(m.get_misses(s, r), s.window > 0, m.stale_on_offer(s)),
+         effect=lambda m, s, r: m.end(s, r, GOT_STALE)),
+    Step(Fill, at=REBUILDING, command="set key <value> <lease token> (no token without leases)",
+         says=(ROWS, call(MEMCACHED, "set key value{with_token}"), answer(MEMCACHED, "STORED")),
+         guard=lambda m, s, r: all_of(m.completes(s, r), m.accepts(s, r)),
+         effect=lambda m, s, r: m.end(replace(s, filled=cache.fill(), cached=s.seen[r],
+                                              deleted=False), r, GOT_VALUE)),
+    Step(FillRejected, at=REBUILDING, when=lambda cfg: cfg.leases,
+         command="set key <value> <lease token> (the token is void: not stored)",
+         says=(ROWS, call(MEMCACHED, "set key value (token)"),
+               answer(MEMCACHED, "rejected (its token is no longer valid)")),
+         guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.accepts(s, r))),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+)
 
 
-ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, Write, Hit, Miss, WinLease, ToldToWait, GetStale, Fill, FillRejected, Pause, Crash)
+class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
+    """The ``lease`` transition system for one configuration, compiled from :data:`STEPS`."""
 
-
-class LeaseModel(PolicyModel[LeaseConfig]):
-    """The ``lease`` transition system for one configuration."""
-
-    ACTION_TYPES = ACTION_TYPES
+    STEPS = STEPS
+    TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
+                                              SLEEPING: Timer(up=False)}
+    WORK = REBUILDING
+    PARTICIPANTS = (MEMCACHED, DB)
+    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
+        "Write": (note("a writer commits {db}", over=DB),
+                  Say(DB, MEMCACHED, "delete key (invalidate)")),
+        "Pause": (note("stalls for a tick (a GC or scheduling pause)"),),
+        "Crash": (note("crashes: never sets the value, its token stays outstanding"),)}
 
     # -- the contract ------------------------------------------------------------------
 
@@ -221,74 +241,6 @@ class LeaseModel(PolicyModel[LeaseConfig]):
         return (LeaseState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
                            valid=(False,) * n, filled=False, cached=0, window=0,
                            deleted=False, db=0, starts=0, crashed=0),)
-
-    def enabled(self, s: LeaseState, a: Action) -> Bool:
-        cfg = self.cfg
-        if isinstance(a, Tick):
-            return self._urgent_free(s)
-        if isinstance(a, Write):
-            return environment.may_write(s.db, cfg.writers)
-        r: int = a.r  # type: ignore[attr-defined]
-        pc = s.pc[r]
-        match a:
-            case Hit():
-                return all_of(self._about_to_get(s, r), s.filled)
-            case Miss():
-                return all_of(self._about_to_get(s, r), negate(s.filled))
-            case WinLease():
-                return all_of(self._about_to_get(s, r), negate(s.filled), s.window == 0)
-            case ToldToWait():
-                return all_of(self._about_to_get(s, r), negate(s.filled), s.window > 0,
-                              negate(self._stale_on_offer(s)))
-            case GetStale():
-                return all_of(self._about_to_get(s, r), negate(s.filled), s.window > 0,
-                              self._stale_on_offer(s))
-            case Fill():
-                return all_of(pc == REBUILDING, self._completes(s, r), self._accepts(s, r))
-            case FillRejected():
-                return all_of(pc == REBUILDING, self._completes(s, r),
-                              negate(self._accepts(s, r)))
-            case Pause():
-                return all_of(pc == REBUILDING, environment.may_pause(
-                    s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
-            case Crash():
-                return all_of(pc == REBUILDING,
-                              environment.may_crash(
-                                  s.crashed, environment.crash_bound(cfg.crash, cfg.crashes)))
-        raise TypeError(f"lease has no action {a!r}")
-
-    def apply(self, s: LeaseState, a: Action) -> LeaseState:
-        cfg = self.cfg
-        if isinstance(a, Tick):
-            return self._tick(s)
-        if isinstance(a, Write):
-            return self._write(s)
-        r: int = a.r  # type: ignore[attr-defined]
-        match a:
-            case Hit():
-                return self._end(s, r, GOT_VALUE)
-            case Miss():
-                return self._start_rebuild(s, r)
-            case WinLease():
-                others = ite(cfg.new_token_voids_old, (False,) * cfg.requests, s.valid)
-                leased = replace(s, valid=set_at(others, r, True), window=cfg.lease_window)
-                return self._start_rebuild(leased, r)
-            case ToldToWait():
-                return self._goto(s, r, SLEEPING, timer=cfg.wait)
-            case GetStale():
-                return self._end(s, r, GOT_STALE)
-            case Fill():
-                filled = replace(s, filled=True, cached=s.seen[r], deleted=False)
-                return self._end(filled, r, GOT_VALUE)
-            case FillRejected():
-                return self._end(s, r, GOT_VALUE)
-            case Pause():
-                return replace(s, held=set_at(s.held, r, True))
-            case Crash():
-                # the token stays outstanding: memcached cannot know its holder died
-                crashed = replace(s, crashed=s.crashed + 1)
-                return replace(self._goto(crashed, r, CRASHED), held=set_at(s.held, r, False))
-        raise TypeError(f"lease has no action {a!r}")
 
     def in_domain(self, s: LeaseState) -> Bool:
         cfg = self.cfg
@@ -379,39 +331,46 @@ class LeaseModel(PolicyModel[LeaseConfig]):
 
     # -- the steps of the program --------------------------------------------------------
 
-    def _about_to_get(self, s: LeaseState, r: int) -> Bool:
-        """r arrives, or its sleep after "wait and retry" is over: its next step is a GET."""
-        return any_of(s.pc[r] == IDLE, all_of(s.pc[r] == SLEEPING, s.timer[r] == 0))
+    def get_misses(self, s: LeaseState, r: int) -> Bool:
+        """r's ``get`` is due (it arrived, or its sleep is over) and finds no value."""
+        return all_of(s.timer[r] == 0, cache.misses(s.filled))
 
-    def _stale_on_offer(self, s: LeaseState) -> Bool:
+    def stale_on_offer(self, s: LeaseState) -> Bool:
+        """memcached keeps a recently deleted value to answer a miss with."""
         if not self.cfg.stale_values:
             return False
         return s.deleted
 
-    def _completes(self, s: LeaseState, r: int) -> Bool:
+    def issue_token(self, s: LeaseState, r: int) -> LeaseState:
+        """memcached issues r a token and closes the window; with ``new_token_voids_old`` the
+        token still outstanding is void from now on."""
+        cfg = self.cfg
+        others = ite(cfg.new_token_voids_old, (False,) * cfg.requests, s.valid)
+        return replace(s, valid=set_at(others, r, True), window=cfg.lease_window)
+
+    def completes(self, s: LeaseState, r: int) -> Bool:
+        """r's query is done and no pause holds its set back this tick."""
         return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
 
-    def _accepts(self, s: LeaseState, r: int) -> Bool:
+    def accepts(self, s: LeaseState, r: int) -> Bool:
         """memcached takes r's set: its token is valid (any set, without leases)."""
         if not self.cfg.leases:
             return True
         return s.valid[r]
 
-    def _goto(self, s: LeaseState, r: int, pc: PC, timer: Int = 0) -> LeaseState:
-        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, timer))
-
-    def _start_rebuild(self, s: LeaseState, r: int) -> LeaseState:
+    def start_rebuild(self, s: LeaseState, r: int) -> LeaseState:
         """r queries the database and reads the current version."""
-        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
+        return replace(self.goto(s, r, REBUILDING), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db))
 
-    def _end(self, s: LeaseState, r: int, outcome: PC) -> LeaseState:
-        return replace(self._goto(s, r, outcome), held=set_at(s.held, r, False),
+    def end(self, s: LeaseState, r: int, outcome: PC) -> LeaseState:
+        """r ends with ``outcome``; its token, if any, goes with it."""
+        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
                        seen=set_at(s.seen, r, 0), valid=set_at(s.valid, r, False))
 
-    # -- the environment -----------------------------------------------------------------
+    # -- the environment and time --------------------------------------------------------
 
-    def _write(self, s: LeaseState) -> LeaseState:
+    def write(self, s: LeaseState) -> LeaseState:
         """Commit ``db + 1``, then ``delete key``: the delete voids every outstanding token,
         keeps the old value for stale answers, and may reopen the window."""
         cfg = self.cfg
@@ -420,54 +379,36 @@ class LeaseModel(PolicyModel[LeaseConfig]):
         kept = any_of(s.filled, s.deleted) if cfg.stale_values else False
         return replace(s, db=s.db + 1, filled=False, valid=voided, window=window, deleted=kept)
 
-    def _urgent_free(self, s: LeaseState) -> Bool:
-        return negate(any_of(*(
-            all_of(pc == REBUILDING, environment.holds_the_clock(timer, self.cfg.rebuild, held))
-            for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True))))
+    def crash(self, s: LeaseState, r: int) -> LeaseState:
+        """r dies before its set; its token stays outstanding: memcached cannot know its
+        holder died."""
+        crashed = replace(s, crashed=s.crashed + 1)
+        return replace(self.goto(crashed, r, CRASHED), held=set_at(s.held, r, False))
 
-    def _tick(self, s: LeaseState) -> LeaseState:
-        timers = tuple(
-            ite(pc == REBUILDING, timer + 1,
-                ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
-            for pc, timer in zip(s.pc, s.timer, strict=True))
-        return replace(s, timer=timers, held=(False,) * self.cfg.requests,
-                       window=maximum(s.window - 1, 0))
+    def tick_stores(self, s: LeaseState) -> LeaseState:
+        """The lease window counts down to 0 (open)."""
+        return replace(s, window=ite(s.window > 0, s.window - 1, 0))
 
-    # -- actions and labels ----------------------------------------------------------------
+    # -- narration -------------------------------------------------------------------------
 
-    def _build_actions(self) -> tuple[Action, ...]:
-        cfg = self.cfg
-        kinds: list[type[Action]] = [Hit]
-        if cfg.leases:
-            kinds += [WinLease, ToldToWait]
-            if cfg.stale_values:
-                kinds.append(GetStale)
-            kinds += [Fill, FillRejected]
-        else:
-            kinds += [Miss, Fill]
-        if is_symbolic(cfg.pause) or cfg.pause > 0:
-            kinds.append(Pause)
-        if environment.crash_bound(cfg.crash, cfg.crashes):
-            kinds.append(Crash)
-        per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
-                       for kind in kinds]
-        writes: tuple[Action, ...] = (Write(),) if cfg.writers else ()
-        return (Tick(), *writes, *per_request)
+    def facts(self, before: LeaseState, after: LeaseState, r: int | None) -> dict[str, str]:
+        """The version a writer committed, and whether a set carries a token."""
+        return {"db": f"v{after.db}", "with_token": " (token)" if self.cfg.leases else ""}
 
     def _describe_request(self, s: LeaseState, r: int) -> str:
         pc = PC(s.pc[r])
-        label = SHORT[pc]
-        if pc == REBUILDING:
-            label = f"rebuild {s.timer[r]}/{self.cfg.rebuild}"
-            if self.cfg.writers:
-                label += f" v{s.seen[r]}"
-            if self.cfg.leases:
-                label += " token" if s.valid[r] else " void"
-            if s.held[r]:
-                label += " paused"
-        elif pc == SLEEPING:
-            label = f"wait {s.timer[r]}"
-        return label
+        if pc == SLEEPING:
+            return f"wait {s.timer[r]}"
+        if pc != REBUILDING:
+            return SHORT[pc]
+        parts = [f"rebuild {s.timer[r]}/{self.cfg.rebuild}"]
+        if self.cfg.writers:
+            parts.append(f"v{s.seen[r]}")
+        if self.cfg.leases:
+            parts.append("token" if s.valid[r] else "void")
+        if s.held[r]:
+            parts.append("paused")
+        return " ".join(parts)
 
 
 def build(params: Mapping[str, ParamValue], name: str = "lease") -> LeaseModel:

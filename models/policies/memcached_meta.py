@@ -43,32 +43,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import ClassVar
 
-from herdproof.models import environment
+from herdproof.models import environment, program
 from herdproof.models import memcached_item as mi
-from herdproof.models.clock import Tick
-from herdproof.models.core import Action, Invariant
-from herdproof.models.environment import Crash, Pause, Write
+from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.memcached_item import (
     Item,  # the item's semantics live there; re-exported here
 )
 from herdproof.models.observation import Observation, waiting
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    maximum,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.policy import PolicyModel
+from herdproof.models.program import RequestAction, Say, Step, Timer, answer, call, note
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -81,10 +68,7 @@ PARAMS: tuple[Param, ...] = (
     Param("recache", int, 0, "mg ... R<secs>: early-recache win below this remaining TTL "
           "(0: off; needs value_ttl)", minimum=0),
     Param("value_ttl", int, 0, "TTL of stored values (0: never expire)", minimum=0),
-    environment.PAUSE,
-    environment.CRASH,
-    environment.CRASHES,
-    replace(environment.WRITERS, default=1),
+    *program.environment_params(writers=1),
 )
 
 
@@ -101,13 +85,14 @@ class PC(IntEnum):
 
 IDLE, REBUILDING, SLEEPING, GOT_VALUE, GOT_STALE, CRASHED = tuple(PC)
 DONE = (GOT_VALUE, GOT_STALE, CRASHED)
-SHORT = {IDLE: "-", REBUILDING: "rebuild", SLEEPING: "Z wait", GOT_VALUE: "value",
-         GOT_STALE: "stale", CRASHED: "crashed"}
+#: How ``describe`` shows each label, indexed by :class:`PC`.
+SHORT = ("-", "W rebuild", "Z wait", "value", "stale", "crashed")
 
 
 @dataclass(frozen=True, slots=True)
 class MetaConfig:
-    """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
+    """The parameters of one instance: the client's flags, the item's TTLs, the environment;
+    ``stub_ttl``, ``rebuild`` and ``wait`` may be z3 terms in symbolic runs."""
 
     requests: int
     stub_ttl: Int
@@ -123,11 +108,10 @@ class MetaConfig:
 
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> MetaConfig:
-        values = dict(params)
-        if values["recache"] and not values["value_ttl"]:
+        if params["recache"] and not params["value_ttl"]:
             raise InvalidParameter("parameter `recache` of memcached-meta needs value_ttl > 0: "
                                    "a value that never expires has no remaining TTL to compare")
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**dict(params))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,70 +133,124 @@ class MetaState:
     crashed: Int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit(Action):
+class Hit(RequestAction):
     """Request r's mg returns a fresh value (with or without Z); enabled when r is about to mg,
     the item holds a value not marked X, and no early-recache win is up for grabs."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WinStub(Action):
+class WinStub(RequestAction):
     """Request r's mg misses, vivifies a stub (N) and gets W, then queries the database;
     enabled when r is about to mg and the key is absent."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class WinRecache(Action):
+class WinRecache(RequestAction):
     """Request r's mg gets W on an existing item (stale after md I, or R's early recache) and
     queries the database; enabled when no win was handed out for the item yet."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class GotZ(Action):
+class GotZ(RequestAction):
     """Request r's mg finds a stub whose win is taken (Z): r sleeps, then retries; enabled when
     r is about to mg and the item is a won stub."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class ServeStale(Action):
+class ServeStale(RequestAction):
     """Request r's mg gets a value marked X with Z and serves it marked stale; enabled when the
     item's value is stale and its win is taken."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Store(Action):
+class Store(RequestAction):
     """Winner r's ms stores the version it read; enabled when due and (with C<cas>) the item is
     present with the CAS r's mg returned."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class StoreRejected(Action):
+class StoreRejected(RequestAction):
     """Winner r's ms C<cas> fails (EX: the CAS changed; NF: the item expired); r serves the
     value it read. Enabled when due and the CAS no longer matches."""
 
-    r: int
+
+# -- the program: one request, step by step ------------------------------------------------
+#
+# "About to mg" is two places of the program: a request that has not arrived (IDLE) and one
+# whose sleep after a Z is over (SLEEPING with its timer run down). An IDLE request's timer is
+# always 0, so "timer == 0" is the whole of that condition beyond the labels.
+
+MEMCACHED, DB = "memcached", "DB"
+ABOUT_TO_MG = (IDLE, SLEEPING)
+MG = "mg k v c N<stub_ttl> [R<recache>]"
+MS = "ms k S<n> C<cas> (cas=on) or ms k S<n> (cas=off)"
 
 
-ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, Write, Hit, WinStub, WinRecache, GotZ, ServeStale, Store, StoreRejected, Pause, Crash)
+def _mg(reply: str) -> tuple[Say, ...]:
+    return (call(MEMCACHED, "mg key v"), answer(MEMCACHED, reply))
 
 
-class MetaModel(PolicyModel[MetaConfig]):
-    """The ``memcached-meta`` transition system for one configuration."""
+def _ms(reply: str) -> tuple[Say, ...]:
+    return (answer(DB, "rows (rebuild done)"),
+            call(MEMCACHED, "ms key value C(cas)", only="with_cas"),
+            call(MEMCACHED, "ms key value", only="without_cas"),
+            answer(MEMCACHED, reply))
 
-    ACTION_TYPES = ACTION_TYPES
+
+def _slept(s: MetaState, r: int) -> Bool:
+    """Beyond the labels, "about to mg": a sleep after a Z is over (IDLE's timer is 0)."""
+    return s.timer[r] == 0
+
+
+def _with_winners(cfg: MetaConfig) -> bool:
+    return bool(cfg.writers or cfg.recache)
+
+
+def _with_writers(cfg: MetaConfig) -> bool:
+    return bool(cfg.writers)
+
+
+def _with_cas(cfg: MetaConfig) -> bool:
+    return cfg.cas
+
+
+STEPS: tuple[Step[MetaState], ...] = (
+    Step(Hit, at=ABOUT_TO_MG, command=MG, says=_mg("value (hit)"),
+         guard=lambda m, s, r: all_of(_slept(s, r), s.item.valued, negate(s.item.stale),
+                                      negate(m.win_up_for_grabs(s.item))),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    Step(WinStub, at=ABOUT_TO_MG, command=MG,
+         says=_mg("EN W: a stub is created and you win the rebuild"),
+         guard=lambda m, s, r: all_of(_slept(s, r), negate(s.item.present)),
+         effect=lambda m, s, r: m.start_rebuild(replace(s, item=mi.vivify(
+             s.item, m.cfg.stub_ttl, fresh_cas=s.item.cas + 1)), r)),
+    Step(GotZ, at=ABOUT_TO_MG, command=MG,
+         says=(*_mg("Z: another request won"), note("waits {wait} tick(s), then retries")),
+         guard=lambda m, s, r: all_of(_slept(s, r), mi.is_stub(s.item), s.item.won),
+         effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
+    Step(WinRecache, at=ABOUT_TO_MG, when=_with_winners, command=MG,
+         says=_mg("W: you win the recache"),
+         guard=lambda m, s, r: all_of(_slept(s, r), m.win_up_for_grabs(s.item)),
+         effect=lambda m, s, r: m.start_rebuild(replace(s, item=mi.hand_out_win(s.item)), r)),
+    Step(ServeStale, at=ABOUT_TO_MG, when=_with_writers, command=MG,
+         says=_mg("X Z: a stale value, another request is rebuilding"),
+         guard=lambda m, s, r: all_of(_slept(s, r), s.item.valued, s.item.stale,
+                                      s.item.won),
+         effect=lambda m, s, r: m.end(s, r, GOT_STALE)),
+    Step(Store, at=REBUILDING, command=MS, says=_ms("HD: stored"),
+         guard=lambda m, s, r: all_of(m.completes(s, r), m.cas_matches(s, r)),
+         effect=lambda m, s, r: m.end(replace(s, item=mi.store(
+             s.item, s.seen[r], m.cfg.value_ttl, fresh_cas=s.item.cas + 1)), r, GOT_VALUE)),
+    Step(StoreRejected, at=REBUILDING, when=_with_cas, command="ms k S<n> C<cas>",
+         says=_ms("EX or NF: not stored"),
+         guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.cas_matches(s, r))),
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+)
+
+
+class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
+    """The ``memcached-meta`` transition system for one configuration, compiled from
+    :data:`STEPS`."""
+
+    STEPS = STEPS
+    TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
+                                              SLEEPING: Timer(up=False, duration="wait")}
+    WORK = REBUILDING
+    PARTICIPANTS = (MEMCACHED, DB)
 
     # -- the contract ------------------------------------------------------------------
 
@@ -221,92 +259,20 @@ class MetaModel(PolicyModel[MetaConfig]):
         return (MetaState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
                           cas_seen=(0,) * n, item=Item(), db=0, starts=0, crashed=0),)
 
-    def enabled(self, s: MetaState, a: Action) -> Bool:
-        cfg = self.cfg
-        if isinstance(a, Tick):
-            return self._urgent_free(s)
-        if isinstance(a, Write):
-            return environment.may_write(s.db, cfg.writers)
-        r: int = a.r  # type: ignore[attr-defined]
-        pc, item = s.pc[r], s.item
-        match a:
-            case Hit():
-                return all_of(self._about_to_get(s, r), item.valued, negate(item.stale),
-                              negate(self._win_up_for_grabs(item)))
-            case WinStub():
-                return all_of(self._about_to_get(s, r), negate(item.present))
-            case WinRecache():
-                return all_of(self._about_to_get(s, r), self._win_up_for_grabs(item))
-            case GotZ():
-                return all_of(self._about_to_get(s, r), mi.is_stub(item), item.won)
-            case ServeStale():
-                return all_of(self._about_to_get(s, r), item.valued, item.stale, item.won)
-            case Store():
-                return all_of(pc == REBUILDING, self._completes(s, r), self._cas_matches(s, r))
-            case StoreRejected():
-                return all_of(pc == REBUILDING, self._completes(s, r),
-                              negate(self._cas_matches(s, r)))
-            case Pause():
-                return all_of(pc == REBUILDING, environment.may_pause(
-                    s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
-            case Crash():
-                return all_of(pc == REBUILDING,
-                              environment.may_crash(
-                                  s.crashed, environment.crash_bound(cfg.crash, cfg.crashes)))
-        raise TypeError(f"memcached-meta has no action {a!r}")
-
-    def apply(self, s: MetaState, a: Action) -> MetaState:
-        cfg = self.cfg
-        if isinstance(a, Tick):
-            return self._tick(s)
-        if isinstance(a, Write):
-            return self._write(s)
-        r: int = a.r  # type: ignore[attr-defined]
-        item = s.item
-        match a:
-            case Hit():
-                return self._end(s, r, GOT_VALUE)
-            case WinStub():
-                stub = mi.vivify(item, cfg.stub_ttl, fresh_cas=item.cas + 1)
-                return self._start_rebuild(replace(s, item=stub), r)
-            case WinRecache():
-                return self._start_rebuild(replace(s, item=mi.hand_out_win(item)), r)
-            case GotZ():
-                return self._goto(s, r, SLEEPING, timer=cfg.wait)
-            case ServeStale():
-                return self._end(s, r, GOT_STALE)
-            case Store():
-                stored = mi.store(item, s.seen[r], cfg.value_ttl, fresh_cas=item.cas + 1)
-                return self._end(replace(s, item=stored), r, GOT_VALUE)
-            case StoreRejected():
-                return self._end(s, r, GOT_VALUE)
-            case Pause():
-                return replace(s, held=set_at(s.held, r, True))
-            case Crash():
-                crashed = replace(s, crashed=s.crashed + 1, held=set_at(s.held, r, False))
-                return self._goto(crashed, r, CRASHED)
-        raise TypeError(f"memcached-meta has no action {a!r}")
-
     def in_domain(self, s: MetaState) -> Bool:
         cfg = self.cfg
         item = s.item
         per_request = [
             all_of(
-                pc >= IDLE, pc <= CRASHED,
-                ite(pc == REBUILDING,
-                    environment.elapsed_in_domain(timer, cfg.rebuild, cfg.pause, held),
-                    all_of(negate(held), ite(pc == SLEEPING,
-                                             all_of(timer >= 0, timer <= cfg.wait),
-                                             timer == 0))),
+                pc >= IDLE, pc <= CRASHED, self.timer_in_domain(pc, timer, held),
                 seen >= 0, seen <= s.db, cas_seen >= 0, cas_seen <= item.cas,
             )
             for pc, timer, held, seen, cas_seen in zip(s.pc, s.timer, s.held, s.seen,
                                                        s.cas_seen, strict=True)
         ]
-        longest = maximum(cfg.stub_ttl, cfg.value_ttl)
         return all_of(
             *per_request,
-            item.ttl >= 0, item.ttl <= longest,
+            item.ttl >= 0, any_of(item.ttl <= cfg.stub_ttl, item.ttl <= cfg.value_ttl),
             implies(negate(item.present), all_of(negate(item.valued), negate(item.stale),
                                                  negate(item.won), item.ttl == 0,
                                                  item.version == 0)),
@@ -338,15 +304,7 @@ class MetaModel(PolicyModel[MetaConfig]):
 
     def describe(self, s: MetaState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
-        item = s.item
-        if not item.present:
-            label = "absent"
-        else:
-            label = f"v{item.version}" if item.valued else "stub"
-            label += " X" if item.stale else ""
-            label += " W-sent" if item.won else ""
-            label += f" ttl {item.ttl}" if item.ttl else ""
-        columns["item"] = f"{label} cas {item.cas}"
+        columns["item"] = _describe_item(s.item)
         if self.cfg.writers:
             columns["db"] = f"v{s.db}"
         columns["starts"] = str(s.starts)
@@ -380,102 +338,74 @@ class MetaModel(PolicyModel[MetaConfig]):
 
     def canonical(self, s: MetaState) -> MetaState:
         """Requests are interchangeable: sort them by everything that distinguishes them."""
-        order = sorted(range(self.cfg.requests), key=lambda r: (
-            s.pc[r], s.timer[r], s.held[r], s.seen[r], s.cas_seen[r]))
-        return replace(s, pc=tuple(s.pc[r] for r in order),
-                       timer=tuple(s.timer[r] for r in order),
-                       held=tuple(s.held[r] for r in order),
-                       seen=tuple(s.seen[r] for r in order),
-                       cas_seen=tuple(s.cas_seen[r] for r in order))
+        return self.sort_requests(s, "pc", "timer", "held", "seen", "cas_seen")
 
     # -- the steps of the program --------------------------------------------------------
 
-    def _about_to_get(self, s: MetaState, r: int) -> Bool:
-        """r arrives, or its sleep after a Z is over: its next step is an mg."""
-        return any_of(s.pc[r] == IDLE, all_of(s.pc[r] == SLEEPING, s.timer[r] == 0))
-
-    def _win_up_for_grabs(self, item: Item) -> Bool:
+    def win_up_for_grabs(self, item: Item) -> Bool:
         """The next mg gets W on this item: it is stale (md I re-armed it) or, with R, its
         remaining TTL is below ``recache``; and no W went out for it yet."""
         return mi.win_up_for_grabs(item, recache=self.cfg.recache or None)
 
-    def _completes(self, s: MetaState, r: int) -> Bool:
-        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
-
-    def _cas_matches(self, s: MetaState, r: int) -> Bool:
+    def cas_matches(self, s: MetaState, r: int) -> Bool:
         """``ms k C<cas>`` finds the item with the CAS r's mg returned (any ms, with cas off)."""
         if not self.cfg.cas:
             return True
         return mi.cas_matches(s.item, s.cas_seen[r])
 
-    def _goto(self, s: MetaState, r: int, pc: PC, timer: Int = 0) -> MetaState:
-        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, timer))
-
-    def _start_rebuild(self, s: MetaState, r: int) -> MetaState:
+    def start_rebuild(self, s: MetaState, r: int) -> MetaState:
         """Winner r remembers the item's CAS and queries the database for the current version."""
-        return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
+        return replace(self.goto(s, r, REBUILDING), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db), cas_seen=set_at(s.cas_seen, r, s.item.cas))
 
-    def _end(self, s: MetaState, r: int, outcome: PC) -> MetaState:
-        return replace(self._goto(s, r, outcome), held=set_at(s.held, r, False),
+    def end(self, s: MetaState, r: int, outcome: PC) -> MetaState:
+        """r ends with ``outcome``: it forgets what its rebuild read."""
+        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
                        seen=set_at(s.seen, r, 0), cas_seen=set_at(s.cas_seen, r, 0))
 
-    # -- the environment -----------------------------------------------------------------
+    # -- the environment and the item's clock -------------------------------------------
 
-    def _write(self, s: MetaState) -> MetaState:
+    def write(self, s: MetaState) -> MetaState:
         """Commit ``db + 1``, then ``md k I``: a present item is marked stale, its win re-armed
         and its CAS bumped; an absent one stays absent (NF)."""
         return replace(s, db=s.db + 1, item=mi.invalidate(s.item, fresh_cas=s.item.cas + 1))
 
-    def _urgent_free(self, s: MetaState) -> Bool:
-        return negate(any_of(*(
-            all_of(pc == REBUILDING, environment.holds_the_clock(timer, self.cfg.rebuild, held))
-            for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True))))
+    def crash(self, s: MetaState, r: int) -> MetaState:
+        """r's process dies mid-rebuild: it never stores, and its stub is left to expire."""
+        crashed = replace(s, crashed=s.crashed + 1, held=set_at(s.held, r, False))
+        return self.goto(crashed, r, CRASHED)
 
-    def _tick(self, s: MetaState) -> MetaState:
-        """One tick: timers move, and an item whose exptime arrives is gone (``exptime <= t``)."""
-        timers = tuple(
-            ite(pc == REBUILDING, timer + 1,
-                ite(pc == SLEEPING, maximum(timer - 1, 0), timer))
-            for pc, timer in zip(s.pc, s.timer, strict=True))
-        return replace(s, timer=timers, held=(False,) * self.cfg.requests,
-                       item=mi.tick(s.item))
+    def tick_stores(self, s: MetaState) -> MetaState:
+        """An item whose exptime arrives is gone (``exptime <= t``)."""
+        return replace(s, item=mi.tick(s.item))
 
-    # -- actions and labels ----------------------------------------------------------------
+    # -- narration -------------------------------------------------------------------------
 
-    def _build_actions(self) -> tuple[Action, ...]:
-        cfg = self.cfg
-        kinds: list[type[Action]] = [Hit, WinStub, GotZ]
-        if cfg.writers or cfg.recache:
-            kinds.append(WinRecache)
-        if cfg.writers:
-            kinds.append(ServeStale)
-        kinds.append(Store)
-        if cfg.cas:
-            kinds.append(StoreRejected)
-        if is_symbolic(cfg.pause) or cfg.pause > 0:
-            kinds.append(Pause)
-        if environment.crash_bound(cfg.crash, cfg.crashes):
-            kinds.append(Crash)
-        per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
-                       for kind in kinds]
-        writes: tuple[Action, ...] = (Write(),) if cfg.writers else ()
-        return (Tick(), *writes, *per_request)
+    def facts(self, before: MetaState, after: MetaState, r: int | None) -> dict[str, str]:
+        """Whether the winner's store carries ``C<cas>``."""
+        cas = self.cfg.cas
+        return {"with_cas": "yes" if cas else "", "without_cas": "" if cas else "yes"}
 
     def _describe_request(self, s: MetaState, r: int) -> str:
+        """``W rebuild 1/2 v0 cas 3 paused`` for a winner, ``Z wait 1`` for a sleeper."""
         pc = PC(s.pc[r])
-        label = SHORT[pc]
         if pc == REBUILDING:
-            label = f"W rebuild {s.timer[r]}/{self.cfg.rebuild}"
-            if self.cfg.writers:
-                label += f" v{s.seen[r]}"
-            if self.cfg.cas:
-                label += f" cas {s.cas_seen[r]}"
-            if s.held[r]:
-                label += " paused"
-        elif pc == SLEEPING:
-            label = f"Z wait {s.timer[r]}"
-        return label
+            read = f" v{s.seen[r]}" if self.cfg.writers else ""
+            cas = f" cas {s.cas_seen[r]}" if self.cfg.cas else ""
+            paused = " paused" if s.held[r] else ""
+            return f"{SHORT[pc]} {s.timer[r]}/{self.cfg.rebuild}{read}{cas}{paused}"
+        return f"{SHORT[pc]} {s.timer[r]}" if pc == SLEEPING else SHORT[pc]
+
+
+def _describe_item(item: Item) -> str:
+    """``v1 X W-sent ttl 2 cas 4``: the value's version (or a stub), its flags, TTL and CAS."""
+    if not item.present:
+        return f"absent cas {item.cas}"
+    label = f"v{item.version}" if item.valued else "stub"
+    label += " X" if item.stale else ""
+    label += " W-sent" if item.won else ""
+    label += f" ttl {item.ttl}" if item.ttl else ""
+    return f"{label} cas {item.cas}"
 
 
 def build(params: Mapping[str, ParamValue], name: str = "memcached-meta") -> MetaModel:

@@ -37,10 +37,10 @@ The shared environment (:mod:`models.environment`), off by default:
 What is abstracted away, and why that is safe: one key; the refreshed value stays fresh for the
 rest of the run (its ``max-age`` is longer than the race); the background refresh belongs to the
 cache, not to the request that triggered it (the request is answered at once), so it is a
-separate timer with its own pause and crash actions; a revalidation may be conditional
-(``If-None-Match``), but a 304 and a 200 both make the stored copy fresh, so one store step
-covers both; a purge that lands while the refresh runs does not cancel it, because nothing
-recalls a request already sent to the origin.
+background actor of its own (:data:`REFRESHER`) with its own pause and crash steps; a
+revalidation may be conditional (``If-None-Match``), but a 304 and a 200 both make the stored
+copy fresh, so one store step covers both; a purge that lands while the refresh runs does not
+cancel it, because nothing recalls a request already sent to the origin.
 
 Meant to fail: ONE and REBUILDS<=1. The single background refresh bounds the origin load only
 inside the window: a request arriving after the window closes, while the refresh still runs,
@@ -57,26 +57,12 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import environment
-from herdproof.models.clock import Tick
+from herdproof.models import environment, program
 from herdproof.models.core import Action, Invariant
-from herdproof.models.environment import Crash, Pause, Write
 from herdproof.models.observation import Observation, waiting
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    maximum,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.policy import PolicyModel
+from herdproof.models.program import ProgramModel, RequestAction, Say, Step, answer, call, note
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -143,48 +129,31 @@ class SwrState:
     crashed: Int
 
 
-@dataclass(frozen=True, slots=True)
-class Hit(Action):
+class Hit(RequestAction):
     """Request r finds the fresh value; enabled when r has not arrived and the value is fresh."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class ServeStaleAndRefresh(Action):
+class ServeStaleAndRefresh(RequestAction):
     """Request r is served the stale value and starts the key's background refresh; enabled
     inside the window when no refresh runs."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class ServeStale(Action):
+class ServeStale(RequestAction):
     """Request r is served the stale value; enabled inside the window while the refresh runs."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Miss(Action):
+class Miss(RequestAction):
     """Request r finds neither a fresh value nor an open window and fetches from the origin."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
-class Finish(Action):
+class Finish(RequestAction):
     """Request r's origin fetch completes: it stores the value and is served; enabled when due."""
 
-    r: int
 
-
-@dataclass(frozen=True, slots=True)
 class RefreshDone(Action):
     """The background refresh stores the fresh value; enabled when it is due."""
 
 
-@dataclass(frozen=True, slots=True)
 class PauseRefresh(Action):
     """The environment stalls the background refresh for one tick; enabled when the refresh is
     due, not already stalled this tick, and stalled fewer than ``pause`` ticks."""
@@ -192,7 +161,6 @@ class PauseRefresh(Action):
     by_environment: ClassVar[bool] = True
 
 
-@dataclass(frozen=True, slots=True)
 class CrashRefresh(Action):
     """The background refresh dies and never stores; the key stays marked as updating. Enabled
     while the refresh runs and fewer than ``crashes`` crashes have happened."""
@@ -200,15 +168,94 @@ class CrashRefresh(Action):
     by_environment: ClassVar[bool] = True
 
 
-ACTION_TYPES: tuple[type[Action], ...] = (
-    Tick, Write, RefreshDone, PauseRefresh, CrashRefresh, Hit, ServeStaleAndRefresh, ServeStale,
-    Miss, Finish, Pause, Crash)
+# -- the program: one request, step by step ------------------------------------------------
+# The commands are an HTTP cache's (nginx with ``proxy_cache_use_stale updating`` and
+# ``proxy_cache_background_update on``; its ``$upstream_cache_status`` in capitals).
+
+CACHE, DB = "Cache", "DB"
+GET = call(CACHE, "GET key")
+STALE = answer(CACHE, "stale value, at once (the window has {window} tick(s) left)")
 
 
-class SwrModel(PolicyModel[SwrConfig]):
-    """The ``swr`` transition system for one configuration."""
+def stale_ok(s: SwrState) -> Bool:
+    """Nothing fresh, but the window is open: the stale copy may be served."""
+    return all_of(negate(s.fresh), s.window > 0)
 
-    ACTION_TYPES = ACTION_TYPES
+
+STEPS: tuple[Step[SwrState], ...] = (
+    Step(Hit, at=IDLE, command="GET key: fresh in the cache (HIT)",
+         says=(GET, answer(CACHE, "value{version} (fresh)")),
+         guard=lambda m, s, r: s.fresh,
+         effect=lambda m, s, r: m.goto(s, r, GOT_VALUE)),
+    Step(ServeStaleAndRefresh, at=IDLE,
+         command="GET key: stale at once (STALE), and a background GET key to the origin",
+         says=(GET, STALE, Say(CACHE, DB, "GET key (background refresh, {rebuild} tick(s))")),
+         guard=lambda m, s, r: all_of(stale_ok(s), s.refresh == NO_REFRESH),
+         effect=lambda m, s, r: replace(m.goto(s, r, GOT_STALE), refresh=0,
+                                        starts=s.starts + 1, refresh_seen=s.db)),
+    Step(ServeStale, at=IDLE, command="GET key: stale at once, the key is updating (UPDATING)",
+         says=(GET, STALE,
+               note("no second refresh: one is running", over=CACHE, only="refreshing"),
+               note("no second refresh: the key is still marked updating, though its refresh "
+                    "died", over=CACHE, only="dead_refresh")),
+         guard=lambda m, s, r: all_of(stale_ok(s), s.refresh != NO_REFRESH),
+         effect=lambda m, s, r: m.goto(s, r, GOT_STALE)),
+    Step(Miss, at=IDLE, command="GET key: nothing to serve (EXPIRED), proxied to the origin",
+         says=(GET, note("nothing fresh, and {why}", over=CACHE),
+               Say(CACHE, DB, "GET key for {r} ({rebuild} tick(s), {r} waits)")),
+         guard=lambda m, s, r: all_of(negate(s.fresh), s.window == 0),
+         effect=lambda m, s, r: replace(m.goto(s, r, REBUILDING), starts=s.starts + 1,
+                                        seen=set_at(s.seen, r, s.db))),
+    Step(Finish, at=REBUILDING, command="the origin answers 200: the cache stores it, answers r",
+         says=(Say(DB, CACHE, "value{version} (for {r})", reply=True),
+               note("stores it: fresh", over=CACHE), answer(CACHE, "value{version} (fresh)")),
+         guard=lambda m, s, r: m.completes(s, r),
+         effect=lambda m, s, r: replace(m.end(s, r, GOT_VALUE), fresh=True, cached=s.seen[r])),
+)
+
+# -- the cache's background refresher: one per key, owned by no request ---------------------
+
+REFRESHER: tuple[Step[SwrState], ...] = (
+    Step(RefreshDone, at=(), command="the origin answers the background GET (200, or 304)",
+         says=(Say(DB, CACHE, "value{version} (background refresh done)", reply=True),
+               note("stores it: fresh again", over=CACHE)),
+         guard=lambda m, s, _: m.refresh_due(s),
+         effect=lambda m, s, _: replace(m.refresh_over(s, NO_REFRESH), fresh=True,
+                                        cached=s.refresh_seen)),
+    Step(PauseRefresh, at=(), when=program.pauses,
+         command="(a slow origin: the answer comes a tick late)",
+         says=(note("the background refresh stalls one more tick (pause)", over=CACHE),),
+         guard=lambda m, s, _: all_of(m.refreshing(s), environment.may_pause(
+             s.refresh, m.cfg.rebuild, m.cfg.pause, s.refresh_held)),
+         effect=lambda m, s, _: replace(s, refresh_held=True)),
+    Step(CrashRefresh, at=(), when=program.crashes,
+         command="(the refreshing worker dies, no clean-up)",
+         says=(note("the background refresh dies: nothing stored, the key stays marked "
+                    "updating", over=CACHE),),
+         guard=lambda m, s, _: all_of(m.refreshing(s),
+                                      environment.may_crash(s.crashed, m.crash_bound)),
+         effect=lambda m, s, _: replace(m.refresh_over(s, CRASHED_REFRESH),
+                                        crashed=s.crashed + 1)),
+)
+
+
+class SwrModel(ProgramModel[SwrConfig, SwrState]):
+    """The ``swr`` transition system for one configuration, compiled from :data:`STEPS` (a
+    request) and :data:`REFRESHER` (the cache's background refresh)."""
+
+    STEPS = STEPS
+    BACKGROUND = REFRESHER
+    # a fetch counts up to ``rebuild`` and holds the clock when due; pauses and crashes strike it
+    TIMERS: ClassVar[Mapping[int, program.Timer]] = {
+        REBUILDING: program.Timer(up=True, duration="rebuild")}
+    WORK = REBUILDING
+    PARTICIPANTS = (CACHE, DB)
+    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
+        "Pause": (note("the origin answers {r}'s fetch one more tick late (pause)"),),
+        "Crash": (note("the fetch for {r} dies: nothing stored, {r} gets an error"),),
+        "Write": (note("a writer commits {db}", over=DB),
+                  Say(DB, CACHE, "purge key: the stale copy goes too, the window is over")),
+    }
 
     def initial_states(self) -> tuple[SwrState, ...]:
         n = self.cfg.requests
@@ -216,73 +263,6 @@ class SwrModel(PolicyModel[SwrConfig]):
                          window=self.cfg.stale_while_revalidate, refresh=NO_REFRESH, starts=0,
                          held=(False,) * n, seen=(0,) * n, refresh_held=False, refresh_seen=0,
                          cached=0, db=0, crashed=0),)
-
-    def enabled(self, s: SwrState, a: Action) -> Bool:
-        cfg = self.cfg
-        if isinstance(a, Tick):
-            return negate(self._due_work(s))
-        if isinstance(a, Write):
-            return environment.may_write(s.db, cfg.writers)
-        if isinstance(a, RefreshDone):
-            return all_of(self._refreshing(s), environment.due(s.refresh, cfg.rebuild),
-                          negate(s.refresh_held))
-        if isinstance(a, PauseRefresh):
-            return all_of(self._refreshing(s), environment.may_pause(
-                s.refresh, cfg.rebuild, cfg.pause, s.refresh_held))
-        if isinstance(a, CrashRefresh):
-            return all_of(self._refreshing(s), self._may_crash(s))
-        r: int = a.r  # type: ignore[attr-defined]
-        arriving = s.pc[r] == IDLE
-        stale_ok = all_of(negate(s.fresh), s.window > 0)
-        match a:
-            case Hit():
-                return all_of(arriving, s.fresh)
-            case ServeStaleAndRefresh():
-                return all_of(arriving, stale_ok, s.refresh == NO_REFRESH)
-            case ServeStale():
-                return all_of(arriving, stale_ok, s.refresh != NO_REFRESH)
-            case Miss():
-                return all_of(arriving, negate(s.fresh), s.window == 0)
-            case Finish():
-                return all_of(s.pc[r] == REBUILDING, self._completes(s, r))
-            case Pause():
-                return all_of(s.pc[r] == REBUILDING, environment.may_pause(
-                    s.timer[r], cfg.rebuild, cfg.pause, s.held[r]))
-            case Crash():
-                return all_of(s.pc[r] == REBUILDING, self._may_crash(s))
-        raise TypeError(f"swr has no action {a!r}")
-
-    def apply(self, s: SwrState, a: Action) -> SwrState:
-        if isinstance(a, Tick):
-            return self._tick(s)
-        if isinstance(a, Write):
-            # commit, then purge: the stale copy goes too, which closes the window
-            return replace(s, db=s.db + 1, fresh=False, cached=0, window=0)
-        if isinstance(a, RefreshDone):
-            return replace(self._refresh_over(s, NO_REFRESH), fresh=True, cached=s.refresh_seen)
-        if isinstance(a, PauseRefresh):
-            return replace(s, refresh_held=True)
-        if isinstance(a, CrashRefresh):
-            return replace(self._refresh_over(s, CRASHED_REFRESH), crashed=s.crashed + 1)
-        r: int = a.r  # type: ignore[attr-defined]
-        match a:
-            case Hit():
-                return self._goto(s, r, GOT_VALUE)
-            case ServeStaleAndRefresh():
-                return replace(self._goto(s, r, GOT_STALE), refresh=0, starts=s.starts + 1,
-                               refresh_seen=s.db)
-            case ServeStale():
-                return self._goto(s, r, GOT_STALE)
-            case Miss():
-                return replace(self._goto(s, r, REBUILDING), starts=s.starts + 1,
-                               seen=set_at(s.seen, r, s.db))
-            case Finish():
-                return replace(self._goto(s, r, GOT_VALUE), fresh=True, cached=s.seen[r])
-            case Pause():
-                return replace(s, held=set_at(s.held, r, True))
-            case Crash():
-                return replace(self._goto(s, r, CRASHED), crashed=s.crashed + 1)
-        raise TypeError(f"swr has no action {a!r}")
 
     def in_domain(self, s: SwrState) -> Bool:
         cfg = self.cfg
@@ -297,7 +277,7 @@ class SwrModel(PolicyModel[SwrConfig]):
             *per_request,
             s.window >= 0, s.window <= cfg.stale_while_revalidate,
             s.refresh >= CRASHED_REFRESH,
-            ite(self._refreshing(s),
+            ite(self.refreshing(s),
                 environment.elapsed_in_domain(s.refresh, cfg.rebuild, cfg.pause, s.refresh_held),
                 all_of(negate(s.refresh_held), s.refresh_seen == 0)),
             s.refresh_seen >= 0, s.refresh_seen <= s.db,
@@ -311,7 +291,7 @@ class SwrModel(PolicyModel[SwrConfig]):
 
     def observe(self, s: SwrState) -> Observation:
         return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc) + ite(self._refreshing(s), 1, 0),
+            rebuilding=count(pc == REBUILDING for pc in s.pc) + ite(self.refreshing(s), 1, 0),
             rebuild_starts=s.starts,
             foreign_release=None,
             cache_filled=s.fresh,
@@ -345,7 +325,7 @@ class SwrModel(PolicyModel[SwrConfig]):
         """
         return (
             Invariant("started-rebuilders", lambda s: count(pc == REBUILDING for pc in s.pc)
-                      + ite(self._refreshing(s), 1, 0) <= s.starts),
+                      + ite(self.refreshing(s), 1, 0) <= s.starts),
             Invariant("start-per-arrival",
                       lambda s: s.starts <= count(pc != IDLE for pc in s.pc)),
         )
@@ -359,56 +339,62 @@ class SwrModel(PolicyModel[SwrConfig]):
                        held=tuple(s.held[r] for r in order),
                        seen=tuple(s.seen[r] for r in order))
 
-    def _goto(self, s: SwrState, r: int, pc: PC) -> SwrState:
-        return replace(s, pc=set_at(s.pc, r, pc), timer=set_at(s.timer, r, 0),
-                       held=set_at(s.held, r, False), seen=set_at(s.seen, r, 0))
+    # -- the steps' helpers ----------------------------------------------------------------
 
-    def _refreshing(self, s: SwrState) -> Bool:
+    def end(self, s: SwrState, r: int, outcome: PC) -> SwrState:
+        """r's fetch is over: r ends with ``outcome``, its pause and the version it read gone."""
+        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
+                       seen=set_at(s.seen, r, 0))
+
+    def refreshing(self, s: SwrState) -> Bool:
         """The background refresh is alive (not absent, not crashed)."""
         return s.refresh >= 0
 
-    def _refresh_over(self, s: SwrState, mark: int) -> SwrState:
+    def refresh_over(self, s: SwrState, mark: int) -> SwrState:
+        """The refresh ends: ``NO_REFRESH``, or ``CRASHED_REFRESH`` for the mark a dead one left."""
         return replace(s, refresh=mark, refresh_held=False, refresh_seen=0)
 
-    def _completes(self, s: SwrState, r: int) -> Bool:
-        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
+    def refresh_due(self, s: SwrState) -> Bool:
+        """The refresh is alive, due, and no pause holds it back this tick."""
+        return all_of(self.refreshing(s), environment.due(s.refresh, self.cfg.rebuild),
+                      negate(s.refresh_held))
 
-    def _may_crash(self, s: SwrState) -> Bool:
-        return environment.may_crash(s.crashed,
-                                     environment.crash_bound(self.cfg.crash, self.cfg.crashes))
+    def background_holds_the_clock(self, s: SwrState) -> Bool:
+        """Work is urgent: a due refresh stores before the next tick."""
+        return self.refresh_due(s)
 
-    def _due_work(self, s: SwrState) -> Bool:
-        """A fetch or the refresh is due and not paused: no tick passes until it completes."""
-        rebuild = self.cfg.rebuild
-        return any_of(
-            all_of(self._refreshing(s),
-                   environment.holds_the_clock(s.refresh, rebuild, s.refresh_held)),
-            *(all_of(pc == REBUILDING, environment.holds_the_clock(timer, rebuild, held))
-              for pc, timer, held in zip(s.pc, s.timer, s.held, strict=True)))
+    # -- time and the environment ----------------------------------------------------------
 
-    def _tick(self, s: SwrState) -> SwrState:
-        timers = tuple(ite(pc == REBUILDING, timer + 1, timer)
-                       for pc, timer in zip(s.pc, s.timer, strict=True))
-        return replace(s, timer=timers, held=(False,) * self.cfg.requests,
-                       window=maximum(s.window - 1, 0), refresh_held=False,
-                       refresh=ite(self._refreshing(s), s.refresh + 1, s.refresh))
+    def tick_stores(self, s: SwrState) -> SwrState:
+        """The window shrinks; the refresh, if alive, runs one tick longer."""
+        return replace(s, window=ite(s.window > 0, s.window - 1, 0), refresh_held=False,
+                       refresh=ite(self.refreshing(s), s.refresh + 1, s.refresh))
 
-    def _build_actions(self) -> tuple[Action, ...]:
-        """Faults and writers add their actions only when switched on, so the default instance
-        has exactly the policy's own steps."""
-        cfg = self.cfg
-        env: list[Action] = [Write()] if cfg.writers else []
-        env.append(RefreshDone())
-        kinds: list[type[Action]] = [Hit, ServeStaleAndRefresh, ServeStale, Miss, Finish]
-        if is_symbolic(cfg.pause) or cfg.pause > 0:
-            env.append(PauseRefresh())
-            kinds.append(Pause)
-        if environment.crash_bound(cfg.crash, cfg.crashes):
-            env.append(CrashRefresh())
-            kinds.append(Crash)
-        per_request = [kind(r=r) for r in range(cfg.requests)  # type: ignore[call-arg]
-                       for kind in kinds]
-        return (Tick(), *env, *per_request)
+    def crash(self, s: SwrState, r: int) -> SwrState:
+        """r's fetcher dies: nothing stored, and its client gets an error."""
+        return replace(self.end(s, r, CRASHED), crashed=s.crashed + 1)
+
+    def write(self, s: SwrState) -> SwrState:
+        """Commit, then purge: the stale copy goes too, which closes the window."""
+        return replace(s, db=s.db + 1, fresh=False, cached=0, window=0)
+
+    # -- narration and the text timeline ---------------------------------------------------
+
+    def facts(self, before: SwrState, after: SwrState, r: int | None) -> dict[str, str]:
+        """The window left, why a miss found nothing, the refresh's fate, and (with writers)
+        the version a step serves or stores."""
+        facts = {"window": str(before.window),
+                 "why": "the key was purged" if before.db else "the window is over",
+                 "refreshing": "yes" if before.refresh >= 0 else "",
+                 "dead_refresh": "yes" if before.refresh == CRASHED_REFRESH else "",
+                 "version": ""}
+        if self.cfg.writers:
+            if r is None:
+                version = before.refresh_seen
+            else:
+                version = before.seen[r] if before.pc[r] == REBUILDING else before.cached
+            facts["version"] = f" v{version}"
+        return facts
 
     def _describe_request(self, s: SwrState, r: int) -> str:
         pc = PC(s.pc[r])
