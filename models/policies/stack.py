@@ -477,7 +477,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
           newest version: every write since its read took a newer token and was accepted.
         """
         cfg = self.cfg
-        past_lookup = (READY, RECHECK, REBUILDING, SLEEPING)
+        past_lookup = (READY, RECHECK, REBUILDING, SLEEPING, RELEASING_MINE, RELEASING_OTHER)
         found: list[Invariant] = []
 
         def each(check: Callable[[StackState, int], Bool]) -> Callable[[StackState], Bool]:
@@ -492,6 +492,16 @@ class StackModel(ProgramModel[StackConfig, StackState]):
                 Invariant("fresh-lock", each(lambda s, r: implies(
                     s.pc[r] == RECHECK, s.lock.remaining == cfg.ex))),
                 Invariant("no-foreign", lambda s: negate(s.foreign)),
+            ]
+        if _with_get_del(cfg):
+            found += [
+                # between its GET and its DEL, a request whose GET read its own token still
+                # owns the lock, with what the rebuild and the gap so far left of its life
+                # (true while the lock outlives rebuild + gap, i.e. ex >= rebuild + gap)
+                Invariant("release-life", each(lambda s, r: implies(
+                    s.pc[r] == RELEASING_MINE, all_of(
+                        s.lock.owner == r,
+                        s.lock.remaining + s.timer[r] + cfg.rebuild == cfg.ex)))),
             ]
         if cfg.singleflight:
             found += [

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+from herdproof.cli import main
 from herdproof.engines import explicit
 from herdproof.models.registry import build
 from herdproof.traces import read_trace, render_text, replay
@@ -144,3 +146,25 @@ def test_render_dispatches_every_format() -> None:
     assert out["mermaid"].startswith("sequenceDiagram")
     assert out["html"].startswith("<!doctype html>")
     assert " checked>" in render(trace, "html", changes_only=True)
+
+
+GET_DEL = ["-p", "release=get-del", "-p", "singleflight=off", "-p", "nodes=1", "-p",
+           "per_node=3", "-p", "ex=2", "-p", "rebuild=2", "-p", "gap=1"]
+
+
+def test_get_then_del_is_two_messages_and_the_race_between_them(tmp_path: Path) -> None:
+    """GET lock and DEL lock are two steps with a tick allowed between them: the lock expires
+    in the gap, another request takes it, and the DEL removes that request's lock."""
+    assert main(["check", "stack", *GET_DEL, "--property", "NOFOREIGN", "--trace-dir",
+                 str(tmp_path)]) == 1
+    text = render_mermaid(replay(read_trace(tmp_path / "stack-NOFOREIGN-explicit.json")))
+    lines = [line.strip() for line in text.splitlines()]
+    get = lines.index("r0->>Redis: GET lock")
+    assert lines[get + 1] == "Redis-->>r0: r0"
+    expired = lines.index("Note over Redis: lock of r0 expired (alive through t=2)")
+    taken = lines.index("r1->>Redis: (8) SET lock r1 EX 2 NX")
+    deleted = lines.index("r0->>Redis: (9) DEL lock")
+    assert get < expired < taken < deleted
+    assert lines[deleted + 2] == "Note over Redis: deleted r1's lock, not r0's own"
+    cad = [a if a != "release=get-del" else "release=cad" for a in GET_DEL]
+    assert main(["check", "stack", *cad, "--property", "NOFOREIGN"]) == 0
