@@ -15,11 +15,10 @@ r*tick_ms + tick_ms/2]`` minus that drift, read back as ``PTTL // tick_ms == r``
 key is alive (Redis keeps a key while ``now <= exp``) and the next tick's rewrite makes its PTTL
 negative, which deletes it: DESIGN.md section 3's "alive at exp, gone after".
 
-:func:`replay_on_redis` maps a ``stack`` trace to commands (``WinLock`` -> ``SET lock r<id> NX PX``
-that must succeed, ``LoseLock`` -> the same ``SET`` that must fail, ``Finish`` -> ``SET`` of the
-cache key and the release the trace's ``release`` parameter names, ``RecheckHit`` -> ``GET`` and
-the release, ``Tick`` -> the TTL rewrite, every other GET-step -> ``GET`` of the cache key), and
-after every step compares the server's lock (value, PTTL in ticks) and cache with the model's.
+:func:`replay_on_redis` sends each step's commands as the policy's request program names them
+(``SET lock r<id> NX PX``, ``GET cache``, ``DEL lock``, the compare-and-delete script; a tick is
+the TTL rewrite), predicts every reply with the command model, and after every step compares
+the server's keys with the model's view of them.
 This module does network I/O, which is why it lives in ``herdproof/`` and not in ``engines/``.
 """
 
@@ -33,9 +32,10 @@ from urllib.parse import urlparse
 
 import redis
 
+from herdproof.models import redis_commands as rc
 from herdproof.models.core import Action
 from herdproof.models.errors import HerdproofError
-from herdproof.models.policies.stack import REBUILDING
+from herdproof.models.params import clipped
 from herdproof.models.redis_lock import NO_OWNER
 from herdproof.traces.replay import replay
 from herdproof.traces.trace import Trace
@@ -73,9 +73,16 @@ def untoken(raw: str | None) -> int | None:
 
 def connect(url: str) -> redis.Redis:
     """A client for ``redis://host:port[/db]``; raises :class:`RedisUnavailable` if unreachable."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
-        raise RedisUnavailable(f"--redis wants a URL like redis://127.0.0.1:6379, got {url!r}")
+    refuse = RedisUnavailable(f"--redis wants a URL like redis://127.0.0.1:6379, got "
+                              f"{clipped(repr(url))}")
+    try:
+        parsed = urlparse(url)
+        usable = parsed.scheme in ("redis", "rediss", "unix") and bool(parsed.hostname or
+                                                                        parsed.path)
+    except ValueError:  # e.g. "redis://[::1": an unclosed IPv6 address
+        raise refuse from None
+    if not usable:
+        raise refuse
     try:
         client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
                                       socket_connect_timeout=5)
@@ -155,17 +162,22 @@ def _ok(reply: Any) -> str | None:
     return "OK" if reply is True or reply == "OK" else None
 
 
-# -- replaying a stack trace -----------------------------------------------------------------
+# -- replaying a trace ------------------------------------------------------------------------
 
-LOCK, CACHE = 0, 1
+View = tuple[Any, ...]  # per key: (token or None, ticks left) or "value"/"nil"
 
 
 @dataclass
 class StepCheck:
-    """One trace step on the server: the commands sent, the replies expected and received."""
+    """One trace step on the server: the commands sent, the replies expected and received.
+
+    The last entry of ``commands`` reads the keys back; its ``expected`` and ``got`` are the
+    keys' views after the step (see :func:`replay_on_redis`), named by ``keys``.
+    """
 
     step: int
     action: str
+    keys: tuple[str, ...] = ()
     commands: list[str] = field(default_factory=list)
     expected: list[Any] = field(default_factory=list)
     got: list[Any] = field(default_factory=list)
@@ -182,9 +194,9 @@ class StepCheck:
         verdict = "match" if self.ok else "MISMATCH"
         sent = zip(self.commands[:-1], self.got[:-1], strict=True)
         parts = [c if c.startswith("tick:") else f"{c} -> {_show(g)}" for c, g in sent]
-        lock, ttl, cache = self.got[-1]
-        parts.append(f"then lock={lock or '-'}" + (f" ({ttl} left)" if lock else "")
-                     + f" cache={cache}")
+        parts.append("then " + " ".join(f"{name}={_show_key(view)}"
+                                        for name, view in zip(self.keys, self.got[-1],
+                                                              strict=True)))
         if not self.ok:
             parts.append(f"model expected {self.expected}")
         note = f"   <- {self.note}" if self.note else ""
@@ -193,6 +205,13 @@ class StepCheck:
 
 def _show(reply: Any) -> str:
     return "(nil)" if reply is None else str(reply)
+
+
+def _show_key(view: Any) -> str:
+    if isinstance(view, tuple):
+        value, ttl = view
+        return "-" if value is None else f"{value} ({ttl} left)"
+    return str(view)
 
 
 @dataclass
@@ -218,108 +237,139 @@ class RedisReplay:
 
 def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
                     prefix: str | None = None) -> RedisReplay:
-    """Replay ``trace`` (a ``stack`` trace) on a real Redis, checking every reply and state.
+    """Replay ``trace`` on a real Redis, checking every reply and every key after every step.
 
-    The model's replay gives the state before and after every step; the expected replies and
-    the expected server state (lock owner and PTTL in ticks, cache filled or not) are read off
-    those states, never computed a second way. Keys live under ``prefix`` (by default a fresh
-    ``herdproof:<id>:``) and are deleted afterwards.
+    What a step sends is the policy's own annotation (each program step's ``sends``); the
+    replies it should get are computed by the command model (:mod:`models.redis_commands`,
+    itself held against a real server by the conformance tests) from the policy's view of the
+    keys before the step (``keyspace``), and the keys after the step must be the policy's view
+    of the state after it: so the step's effect, its commands and the server must all agree.
+    Nothing here knows a policy or an action by name. Keys live under ``prefix`` (by default a
+    fresh ``herdproof:<id>:``) and are deleted afterwards.
     """
-    if trace.policy != "stack":
-        raise HerdproofError(f"replay --redis knows the Redis steps of `stack` traces; this "
-                             f"trace is of `{trace.policy}`")
-    if trace.params.get("fencing"):
-        raise HerdproofError("replay --redis does not replay fencing tokens yet: use a trace "
-                             "with fencing=off")
     replayed = replay(trace)
-    params = trace.params
-    locking = bool(params["lock"])
-    release = str(params["release"])
-    ex = int(params["ex"])
-    server = TickedRedis(client, ("lock", "cache"), tick_ms=tick_ms, prefix=prefix)
+    model: Any = getattr(replayed.model, "model", replayed.model)  # below a wait-clock monitor
+    keys = tuple(getattr(model, "KEYS", ()))
+    if not keys or not hasattr(model, "sends"):
+        raise HerdproofError(f"replay --redis needs a policy whose program names the Redis "
+                             f"commands of its steps; `{trace.policy}` does not")
+    names = tuple(name for name, _ in keys)
+    server = TickedRedis(client, names, tick_ms=tick_ms, prefix=prefix)
+    cache_server = model.participants()[0] if model.participants() else ""
     checks: list[StepCheck] = []
     try:
         for number, action in enumerate(trace.actions, start=1):
-            before, after = replayed.states[number - 1], replayed.states[number]
-            check = StepCheck(number, repr(action))
-            _run_step(server, check, action, before, locking, release, ex)
-            check.commands.append("GET lock; PTTL lock; GET cache")
-            check.expected.append(_model_view(after))
-            check.got.append(_server_view(server))
+            before = _inner(replayed.states[number - 1])
+            after = _inner(replayed.states[number])
+            check = StepCheck(number, repr(action), names)
+            predicted = _run_step(model, server, check, action, before, keys)
+            expected = _view(model.keyspace(after), keys)
+            if predicted != expected:
+                check.note = (f"the model's step and its own commands disagree: the commands "
+                              f"leave {predicted}, the step {expected}")
+            else:
+                check.note = "; ".join(m.text for m in model.narrate(action, before, after)
+                                       if not m.dst and m.src == cache_server)
+            check.commands.append("read back " + ", ".join(names))
+            check.expected.append(expected)
+            check.got.append(_server_view(server, keys))
             checks.append(check)
     finally:
         server.cleanup()
     return RedisReplay(checks, replayed.violation, trace.property)
 
 
-def _run_step(server: TickedRedis, check: StepCheck, action: Action, before: Any,
-              locking: bool, release: str, ex: int) -> None:
-    name = type(action).__name__
-    r: int = getattr(action, "r", NO_OWNER)
+def _inner(state: Any) -> Any:
+    return getattr(state, "inner", state)  # a wait-clock monitor's state wraps the policy's
+
+
+def _run_step(model: Any, server: TickedRedis, check: StepCheck, action: Action, before: Any,
+              keys: tuple[tuple[str, str], ...]) -> View:
+    """Send the step's commands; returns the keys' view the command model predicts after."""
+    index = {name: k for k, (name, _) in enumerate(keys)}
+    space = _keyspace(model.keyspace(before), keys)
 
     def send(command: str, expected: Any, got: Any) -> None:
         check.commands.append(command)
         check.expected.append(expected)
         check.got.append(got)
 
-    def release_lock() -> None:
-        if not locking:
-            return
-        if release == "del":
-            if before.lock.owner not in (NO_OWNER, r):
-                check.note = (f"{token(r)}'s DEL removed {token(before.lock.owner)}'s lock: "
-                              "a foreign release")
-            send("DEL lock", int(before.lock.owner != NO_OWNER), server.delete(LOCK))
-        else:
-            send(f"EVAL compare-and-delete lock {token(r)}", int(before.lock.owner == r),
-                 server.compare_and_delete(LOCK, r))
-
-    if name == "Tick":
+    if type(action).advances_time:
         server.advance()
         send(f"tick: PEXPIRE each key to PTTL-{server.tick_ms}", None, None)
-    elif name in ("WinLock", "LoseLock"):
-        if name == "WinLock" and before.lock.owner == NO_OWNER and \
-                any(pc == REBUILDING for pc in before.pc):
-            check.note = "a second rebuilder wins the lock while another still rebuilds"
-        send(f"SET lock {token(r)} NX PX {server.ms(ex)}", "OK" if name == "WinLock" else None,
-             server.set_nx_px(LOCK, r, ex))
-    elif name == "Finish":
-        send(f"SET cache {token(r)}", "OK", server.set_plain(CACHE, r))
-        release_lock()
-    elif name == "RecheckHit":
-        send("GET cache", _cache_reply(before), _hit(server.get(CACHE)))
-        release_lock()
-    elif name in ("Hit", "Miss", "WakeHit", "WakeMiss", "RecheckMiss"):
-        send("GET cache", _cache_reply(before), _hit(server.get(CACHE)))
-    elif name not in IN_PROCESS:
-        raise HerdproofError(f"replay --redis does not know which Redis commands step "
-                             f"{check.step} `{action!r}` sends; only the stack's lock and cache "
-                             "steps can be replayed on a server so far")
+        return _view_of(rc.tick(space), keys)
+    commands = model.sends(action)
+    if commands is None:
+        raise HerdproofError(f"replay --redis cannot send step {check.step} `{action!r}` to a "
+                             f"server: {model.name} does not say which Redis commands it is")
+    r: int = getattr(action, "r", NO_OWNER)
+    for c in commands:
+        k = index[c.key]
+        ticks = int(model.params[c.ticks]) if c.ticks else 0
+        if c.op == "GET":
+            value = space.get(k)
+            reply = None if value is None else (token(value) if keys[k][1] == "token"
+                                                else "value")
+            raw = server.get(k)
+            got = None if raw is None else (token(raw) if keys[k][1] == "token" else "value")
+            send(f"GET {c.key}", reply, got)
+        elif c.op == "SET":
+            space, reply = rc.set_plain(space, k, r)
+            send(f"SET {c.key} {token(r)}", reply, server.set_plain(k, r))
+        elif c.op == "SET NX PX":
+            space, reply = rc.set_nx_px(space, k, r, ticks)
+            send(f"SET {c.key} {token(r)} NX PX {server.ms(ticks)}", reply,
+                 server.set_nx_px(k, r, ticks))
+        elif c.op == "DEL":
+            space, count = rc.delete(space, k)
+            send(f"DEL {c.key}", count, server.delete(k))
+        elif c.op == "CAD":
+            space, count = rc.compare_and_delete(space, k, r)
+            send(f"EVAL compare-and-delete {c.key} {token(r)}", count,
+                 server.compare_and_delete(k, r))
+        else:
+            raise HerdproofError(f"replay --redis does not know the command `{c.op}` of step "
+                                 f"{check.step} `{action!r}`")
+    return _view_of(space, keys)
 
 
-# Steps that never reach Redis: the in-process single-flight map, a pause, a crash.
-IN_PROCESS = frozenset({"JoinFlight", "LeadFlight", "Pause", "Crash"})
+def _keyspace(keys_state: Any, keys: tuple[tuple[str, str], ...]) -> rc.Keyspace:
+    """The policy's view of its keys as the command model's keyspace."""
+    out = []
+    for name, _ in keys:
+        value, ttl = keys_state[name]
+        if value is None:
+            out.append(rc.Key())
+        else:
+            out.append(rc.Key(value=value, remaining=rc.PERSIST if ttl is None else ttl))
+    return rc.Keyspace(keys=tuple(out))
 
 
-def _cache_reply(state: Any) -> str:
-    return "value" if state.cache_filled else "nil"
+def _view(keys_state: Any, keys: tuple[tuple[str, str], ...]) -> View:
+    return _view_of(_keyspace(keys_state, keys), keys)
 
 
-def _model_view(state: Any) -> tuple[str | None, int, str]:
-    owner = state.lock.owner
-    if owner == NO_OWNER:
-        return (None, -2, _cache_reply(state))
-    return (token(owner), int(state.lock.remaining), _cache_reply(state))
+def _view_of(space: rc.Keyspace, keys: tuple[tuple[str, str], ...]) -> View:
+    """What is compared per key: (token, ticks left) or, for a key compared by presence,
+    ``value`` / ``nil``."""
+    out: list[Any] = []
+    for k, (_, mode) in enumerate(keys):
+        value = space.get(k)
+        if mode == "token":
+            out.append((None, -2) if value is None else (token(value), space.pttl(k)))
+        else:
+            out.append("nil" if value is None else "value")
+    return tuple(out)
 
 
-def _hit(value: int | None) -> str:
-    return "nil" if value is None else "value"
-
-
-def _server_view(server: TickedRedis) -> tuple[str | None, int, str]:
-    (lock_value, lock_ttl), (cache_value, _) = server.state()
-    return (None if lock_value is None else token(lock_value), lock_ttl,
-            "nil" if cache_value is None else "value")
+def _server_view(server: TickedRedis, keys: tuple[tuple[str, str], ...]) -> View:
+    out: list[Any] = []
+    for (_, mode), (value, ttl) in zip(keys, server.state(), strict=True):
+        if mode == "token":
+            out.append((None, -2) if value is None else (token(value), ttl))
+        else:
+            out.append("nil" if value is None else "value")
+    return tuple(out)
 
 
 def report(result: RedisReplay) -> tuple[bool, list[str]]:
@@ -339,7 +389,8 @@ def report(result: RedisReplay) -> tuple[bool, list[str]]:
         lines.append(f"every reply matched, but {result.prop} is not violated in the "
                      f"{len(result.steps)} steps")
         return False, lines
+    keys = "/".join(result.steps[0].keys) if result.steps else "key"
     lines.append(f"reproduced on Redis: {result.prop} violated at step {result.violation}; "
-                 f"all {sent} commands' replies and the lock/cache state after every step "
+                 f"all {sent} commands' replies and the {keys} state after every step "
                  "matched the model")
     return True, lines

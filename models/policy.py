@@ -10,11 +10,12 @@ configuration allows, simplest first), and the rest of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from herdproof.models.core import Action
-from herdproof.models.params import ParamValue
+from herdproof.models.core import Action, TransitionSystem
+from herdproof.models.params import Param, ParamValue
 
 C = TypeVar("C")
 
@@ -42,3 +43,28 @@ class PolicyModel(Generic[C]):
 
     def _build_actions(self) -> tuple[Action, ...]:
         raise NotImplementedError(f"{type(self).__name__} must list its actions")
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy module registers (as its module-level ``SPEC``): its name, a one-line
+    summary, its parameters, how to build a model from them, and the parameters whose product
+    is the number of requests (which the registry bounds). ``order`` places it in ``herdproof
+    list`` (lower first; the canonical ``stack`` is 0)."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    build: Callable[[Mapping[str, ParamValue], str], TransitionSystem[Any, Any]]
+    size: tuple[str, ...] = ("requests",)
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration of a policy (a module's ``PRESETS``)."""
+
+    name: str
+    policy: str
+    summary: str
+    values: Mapping[str, ParamValue] = field(default_factory=dict)

@@ -102,6 +102,30 @@ class RequestAction(Action):
 
 
 @dataclass(frozen=True)
+class Send:
+    """A real command a step sends to the cache server, executable on one (``replay --redis``).
+
+    ``op`` is one of :data:`REDIS_OPS`; ``key`` names one of the program's ``KEYS``;
+    ``token`` sends the request's token as the value (``r<id>`` on the wire); ``ticks`` names
+    the parameter that gives a ``PX`` life; ``when(cfg)`` limits the command to the
+    configurations that send it (``None``: always).
+    """
+
+    op: str
+    key: str
+    token: bool = False
+    ticks: str = ""
+    when: Callable[[Any], bool] | None = None
+
+
+#: The commands :class:`Send` may name: ``GET k``, ``SET k v``, ``SET k v NX PX <ms>``,
+#: ``DEL k``, and the compare-and-delete script (:mod:`models.redis_commands` models each).
+REDIS_OPS = ("GET", "SET", "SET NX PX", "DEL", "CAD")
+#: A step that cannot be replayed on a server (its effect has no faithful server command).
+NOT_ON_A_SERVER: tuple[Send, ...] = (Send("", ""),)
+
+
+@dataclass(frozen=True)
 class Step(Generic[S]):
     """One atomic step of a request's program.
 
@@ -110,7 +134,9 @@ class Step(Generic[S]):
     ``guard(model, s, r)`` the rest of the guard (``None``: the label alone);
     ``effect(model, s, r)`` the whole new state; ``when(cfg)`` whether this configuration has
     the step at all; ``command`` the real command (documentation, shown by ``herdproof
-    list``); ``says`` the narration.
+    list``); ``says`` the narration; ``sends`` the commands as a server executes them
+    (:class:`Send`; empty for an in-process step, :data:`NOT_ON_A_SERVER` for one that cannot
+    be replayed on a server).
 
     A background actor's step (``ProgramModel.BACKGROUND``) has an action without fields
     (``RefreshDone()``), no label (``at=()``), and its guard and effect get ``r =`` :data:`NOBODY`.
@@ -123,6 +149,7 @@ class Step(Generic[S]):
     when: Callable[[Any], bool] | None = None
     command: str = ""
     says: tuple[Say, ...] = ()
+    sends: tuple[Send, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +192,11 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     PARTICIPANTS: ClassVar[tuple[str, ...]] = ()
     #: Narration of the environment's own actions, by action name.
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {}
+    #: The keys the program's commands name, each compared by ``"token"`` (the value and the
+    #: remaining life must match) or ``"presence"`` (only whether it exists).
+    KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: What the environment's actions send, by action name (absent: cannot be replayed).
+    ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {}
     #: Steps of background actors that belong to no request (a cache's refresher, a watchdog),
     #: each one action tried once, after the writer and before the requests; such an actor's
     #: due work holds the clock through :meth:`background_holds_the_clock`.
@@ -403,6 +435,25 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     def participants(self) -> tuple[str, ...]:
         """Who the program talks to, the cache server first and the database last."""
         return self.PARTICIPANTS
+
+    # -- the server's view (replay on a real server) ---------------------------------------
+
+    def sends(self, a: Action) -> tuple[Send, ...] | None:
+        """The commands action ``a`` sends in this configuration, in order; ``()`` for an
+        in-process step; ``None`` when the step cannot be replayed on a server (or the program
+        does not say what its environment's actions send)."""
+        step = self._steps.get(type(a)) or self._background.get(type(a))
+        declared = step.sends if step is not None else self.ENVIRONMENT_SENDS.get(
+            type(a).__name__)
+        if declared is None or declared == NOT_ON_A_SERVER:
+            return None
+        return tuple(c for c in declared if c.when is None or c.when(self.cfg))
+
+    def keyspace(self, s: S) -> Mapping[str, tuple[int | None, int | None]]:
+        """The program's ``KEYS`` as a server holds them in state ``s``: per key, the token it
+        holds (``None`` when absent; any value for a key compared by presence) and its remaining
+        life in ticks (``None`` without expiry). A program that sends commands supplies it."""
+        raise NotImplementedError(f"{self.name} does not say how its state maps to server keys")
 
     def commands(self) -> Sequence[tuple[str, str]]:
         """Each step's action name and the real command it models (``herdproof list``)."""

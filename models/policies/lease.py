@@ -50,7 +50,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import cache, environment, program
+from herdproof.models import cache, environment, policy, program
 from herdproof.models.core import Invariant
 from herdproof.models.observation import Observation, waiting
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
@@ -414,3 +414,8 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
 def build(params: Mapping[str, ParamValue], name: str = "lease") -> LeaseModel:
     """The ``lease`` model for complete, validated parameters."""
     return LeaseModel(LeaseConfig.from_params(params), params, name=name)
+
+
+SPEC = policy.PolicySpec(
+    "lease", "Facebook memcache leases (NSDI 2013): one token per window, deletes void tokens, "
+    "wait-and-retry or stale values", PARAMS, build)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import environment, program
+from herdproof.models import environment, policy, program
 from herdproof.models import memcached_item as mi
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
@@ -411,3 +411,8 @@ def _describe_item(item: Item) -> str:
 def build(params: Mapping[str, ParamValue], name: str = "memcached-meta") -> MetaModel:
     """The ``memcached-meta`` model for complete, validated parameters."""
     return MetaModel(MetaConfig.from_params(params), params, name=name)
+
+
+SPEC = policy.PolicySpec(
+    "memcached-meta", "memcached 1.6 meta commands: mg N vivifies a stub and hands W to one "
+    "client, Z to the rest; md I marks stale; ms C<cas>", PARAMS, build)

@@ -75,10 +75,13 @@ from herdproof.models.ops import (
     set_at,
 )
 from herdproof.models.params import Param, ParamValue
+from herdproof.models.policy import PolicySpec, Preset
 from herdproof.models.program import (
+    NOT_ON_A_SERVER,
     ProgramModel,
     RequestAction,
     Say,
+    Send,
     Step,
     Timer,
     answer,
@@ -282,6 +285,12 @@ class WakeMiss(RequestAction):
 # -- the program: one request, step by step ------------------------------------------------
 
 REDIS, DB = "Redis", "DB"
+GET_CACHE = (Send("GET", "cache"),)
+SET_LOCK = (Send("SET NX PX", "lock", token=True, ticks="ex"),)
+RELEASE_LOCK = (
+    Send("DEL", "lock", when=lambda cfg: cfg.lock and cfg.release is Release.DEL),
+    Send("CAD", "lock", token=True, when=lambda cfg: cfg.lock and cfg.release is Release.CAD),
+    Send("GET", "lock", when=lambda cfg: cfg.lock and cfg.release is Release.GET_DEL))
 GET = (call(REDIS, "GET key"),)
 HIT = (*GET, answer(REDIS, "value (hit)"))
 MISS = (*GET, answer(REDIS, "nil (miss)"))
@@ -319,22 +328,27 @@ def _with_get_del(cfg: StackConfig) -> bool:
 STEPS: tuple[Step[StackState], ...] = (
     Step(Hit, at=IDLE, command="GET key", says=HIT,
          guard=lambda m, s, r: cache.hits(s.cache_filled),
+         sends=GET_CACHE,
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
     Step(Miss, at=IDLE, command="GET key", says=MISS,
          guard=lambda m, s, r: cache.misses(s.cache_filled),
+         sends=GET_CACHE,
          effect=lambda m, s, r: m.goto(s, r, MISSED) if m.cfg.singleflight else m.contend(s, r)),
     Step(JoinFlight, at=MISSED, when=_with_singleflight, command="(in process) flight.join()",
          says=(note("joins its node's in-flight rebuild (single-flight)"),),
          guard=lambda m, s, r: singleflight.in_flight(s.flights, m.cfg.node_of(r)),
+         sends=(),
          effect=lambda m, s, r: m.goto(s, r, FOLLOWING)),
     Step(LeadFlight, at=MISSED, when=_with_singleflight, command="(in process) flight.lead()",
          says=(note("leads its node's flight (single-flight)"),),
          guard=lambda m, s, r: negate(singleflight.in_flight(s.flights, m.cfg.node_of(r))),
+         sends=(),
          effect=lambda m, s, r: m.contend(replace(
              s, flights=singleflight.lead(s.flights, m.cfg.node_of(r), r)), r)),
     Step(WinLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
          says=(SET_NX, answer(REDIS, "OK")),
          guard=lambda m, s, r: redis_lock.is_free(s.lock),
+         sends=SET_LOCK,
          effect=lambda m, s, r: m.cleared(m.issue_token(
              replace(s, lock=redis_lock.acquire(s.lock, r, m.cfg.ex)), r), r)),
     Step(LoseLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
@@ -342,36 +356,45 @@ STEPS: tuple[Step[StackState], ...] = (
                answer(REDIS, "nil", only="no_owner"),
                note("sleeps {wait} tick(s), then GETs again")),
          guard=lambda m, s, r: negate(redis_lock.is_free(s.lock)),
+         sends=SET_LOCK,
          effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
     Step(RecheckHit, at=RECHECK, when=_with_recheck, command="GET key", says=(*HIT, *RELEASE),
          guard=lambda m, s, r: cache.hits(s.cache_filled),
+         sends=(*GET_CACHE, *RELEASE_LOCK),
          effect=lambda m, s, r: m.release_and_end(s, r)),
     Step(RecheckMiss, at=RECHECK, when=_with_recheck, command="GET key", says=MISS,
          guard=lambda m, s, r: cache.misses(s.cache_filled),
+         sends=GET_CACHE,
          effect=lambda m, s, r: m.start_rebuild(s, r)),
     Step(Finish, at=REBUILDING, command="SET key <value>; then the release",
          says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
+         sends=(Send("SET", "cache", token=True), *RELEASE_LOCK),
          effect=lambda m, s, r: m.release_and_end(replace(
              s, cache_filled=cache.fill(), cached=s.seen[r], accepted=s.token[r]), r)),
     Step(FillRejected, at=REBUILDING, when=_with_fencing, command="SET key <value> (fenced)",
          says=(REBUILT, call(REDIS, "SET key value"),
                answer(REDIS, "rejected (its token is no longer valid)"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.fill_accepted(s, r))),
+         sends=NOT_ON_A_SERVER,
          effect=lambda m, s, r: m.release_and_end(s, r)),
     Step(DelLock, at=RELEASING_MINE, when=_with_get_del, command="DEL lock",
          says=(call(REDIS, "DEL lock"), answer(REDIS, "{del_reply}"),
                note("deleted {foreign}'s lock, not {r}'s own", over=REDIS, only="foreign")),
+         sends=(Send("DEL", "lock"),),
          effect=lambda m, s, r: m.end(m.release(s, r), r, GOT_VALUE)),
     Step(SkipDel, at=RELEASING_OTHER, when=_with_get_del, command="(no command)",
          says=(note("the lock is not its own: leaves it"),),
+         sends=(),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
     Step(WakeHit, at=SLEEPING, when=_with_lock, command="GET key", says=HIT,
          guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.hits(s.cache_filled)),
+         sends=GET_CACHE,
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
     Step(WakeMiss, at=SLEEPING, when=_with_lock, command="GET key",
          says=(*MISS, note("serves the stale fallback")),
          guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.misses(s.cache_filled)),
+         sends=GET_CACHE,
          effect=lambda m, s, r: m.end(s, r, GOT_FALLBACK)),
 )
 
@@ -387,6 +410,9 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     URGENT = (RECHECK,)
     WORK = REBUILDING
     PARTICIPANTS = (REDIS, DB)
+    KEYS = (("lock", "token"), ("cache", "presence"))
+    ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
+        "Pause": (), "Crash": (), "Write": (Send("DEL", "cache"),)}
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
         "Write": (note("a writer commits {db}", over=DB),
                   Say(DB, REDIS, "delete key (invalidate)"))}
@@ -652,7 +678,13 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         t = s.t + 1 if self.cfg.horizon > 0 else s.t
         return replace(s, lock=redis_lock.tick(s.lock), t=t)
 
-    # -- narration -------------------------------------------------------------------------
+    # -- narration and the server's view ---------------------------------------------------
+
+    def keyspace(self, s: StackState) -> dict[str, tuple[int | None, int | None]]:
+        """The lock key (its owner's token and life) and the cache key (present or not)."""
+        owner = s.lock.owner
+        return {"lock": (None, None) if owner == NO_OWNER else (owner, s.lock.remaining),
+                "cache": (0 if s.cache_filled else None, None)}
 
     def facts(self, before: StackState, after: StackState, r: int | None) -> dict[str, str]:
         """Who held the lock before the step, and what a release answered."""
@@ -698,3 +730,21 @@ def build(params: Mapping[str, ParamValue], name: str = "stack") -> StackModel:
     """The ``stack`` model for complete, validated parameters."""
     return StackModel(StackConfig.from_params(params), params, name=name)
 
+
+SPEC = PolicySpec("stack", "single-flight per node + SET NX EX lock + re-check + stale fallback",
+                  PARAMS, build, size=("nodes", "per_node"), order=0)
+
+PRESETS = (
+    Preset("none", "stack", "no mitigation: every miss rebuilds",
+           {"singleflight": False, "lock": False}),
+    Preset("singleflight", "stack", "in-process single-flight only",
+           {"singleflight": True, "lock": False}),
+    Preset("lock-del", "stack", "Redis lock released with an unconditional DEL",
+           {"singleflight": False, "lock": True, "release": "del"}),
+    Preset("lock-cad", "stack", "Redis lock released with compare-and-delete",
+           {"singleflight": False, "lock": True, "release": "cad"}),
+    Preset("stack", "stack", "single-flight + Redis lock (compare-and-delete)",
+           {"singleflight": True, "lock": True, "release": "cad", "recheck": False}),
+    Preset("stack-recheck", "stack", "the stack, re-checking the cache before rebuilding",
+           {"singleflight": True, "lock": True, "release": "cad", "recheck": True}),
+)

@@ -57,7 +57,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import environment, program
+from herdproof.models import environment, policy, program
 from herdproof.models.core import Action, Invariant
 from herdproof.models.observation import Observation, waiting
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
@@ -417,3 +417,8 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
 def build(params: Mapping[str, ParamValue], name: str = "swr") -> SwrModel:
     """The ``swr`` model for complete, validated parameters."""
     return SwrModel(SwrConfig(**dict(params)), params, name=name)  # type: ignore[arg-type]
+
+
+SPEC = policy.PolicySpec(
+    "swr", "stale-while-revalidate (RFC 5861): serve stale in the window while one background "
+    "refresh runs", PARAMS, build)

@@ -22,6 +22,8 @@ from herdproof.traces import write_trace
 from herdproof.traces.trace import Trace
 
 RACES = {
+    "get-then-del": ("lock-cad", {"nodes": 1, "per_node": 3, "ex": 2, "rebuild": 2,
+                                  "release": "get-del", "gap": 1}, "NOFOREIGN"),
     "foreign-release": ("lock-del", {"nodes": 1, "per_node": 3, "ex": 2, "rebuild": 3},
                         "NOFOREIGN"),
     "double-acquisition": ("lock-cad", {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3},
@@ -49,9 +51,11 @@ def test_the_foreign_release_is_visible_on_the_server(redis_client: Any) -> None
     dels = [s for s in steps if "DEL lock" in s.commands]
     # the first DEL, by request 0, finds request 1's lock there, and removes it
     first = dels[0]
-    before = steps[first.step - 2].got[-1]
-    assert first.action == "Finish(r=0)" and before[0] == "r1"
-    assert first.got[first.commands.index("DEL lock")] == 1 and first.got[-1][0] is None
+    lock_before, _ = steps[first.step - 2].got[-1]  # the keys after the previous step
+    assert first.action == "Finish(r=0)" and lock_before[0] == "r1"
+    assert first.got[first.commands.index("DEL lock")] == 1
+    assert first.got[-1][0] == (None, -2)  # no lock key left
+    assert first.note == "deleted r1's lock, not r0's own"
 
 
 def test_cli_replay_on_redis(redis_url: str, tmp_path: Path,
