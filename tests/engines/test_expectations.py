@@ -94,7 +94,7 @@ def test_explicit_traces_replay_to_their_violation(case: Case) -> None:
         assert replayed.violation == len(result.trace)
 
 
-@pytest.mark.parametrize(("case", "prop"), violated_params())
+@pytest.mark.parametrize(("case", "prop"), violated_params("stateful"))
 def test_stateful_engine_finds_every_violation(case: Case, prop: str) -> None:
     model = build(case.preset, case.params)
     result = stateful.check(model, [prop], max_examples=settings().max_examples,
@@ -105,3 +105,25 @@ def test_stateful_engine_finds_every_violation(case: Case, prop: str) -> None:
     assert replayed.violation == len(result.trace)
     # breadth-first search found the shortest; random search cannot beat it
     assert len(result.trace) >= case.expect[prop].length  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(("case", "prop"), violated_params("stateful", required=False))
+def test_stateful_engine_is_sound_where_the_row_does_not_require_it(case: Case,
+                                                                   prop: str) -> None:
+    """A row may say why random testing is not required to find a violation (a deep race);
+    the engine must then still never call it safe, and what it finds must be real."""
+    assert case.undecided["stateful"][prop], "the row must say why"
+    model = build(case.preset, case.params)
+    result = stateful.check(model, [prop], max_examples=min(settings().max_examples, 100),
+                            max_steps=settings().stateful_step_count)[0]
+    assert result.verdict in (Verdict.VIOLATED, Verdict.UNKNOWN), result.detail
+    if result.trace is not None:
+        assert replay(result.trace).violation == len(result.trace)
+        assert len(result.trace) >= case.expect[prop].length  # type: ignore[operator]
+
+
+def test_every_undecided_mark_names_an_engine_and_a_row_property() -> None:
+    for case in CASES:
+        for engine, props in case.undecided.items():
+            assert engine in ("stateful", "smt"), (case.name, engine)
+            assert set(props) <= set(case.expect) and all(props.values()), case.name

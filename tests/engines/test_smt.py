@@ -4,6 +4,7 @@ and the checks that keep the solver honest."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ import z3
 
 from herdproof.engines import explicit, smt
 from herdproof.engines.result import Verdict
-from herdproof.models.errors import InvalidParameter, UnknownParameter
+from herdproof.models.errors import HerdproofError, InvalidParameter, UnknownParameter
 from herdproof.models.ops import eq
 from herdproof.models.registry import build
 from herdproof.properties import Kind, property_named
@@ -32,6 +33,8 @@ def test_solver_verdicts_and_shortest_lengths_agree_with_the_table(case: Case) -
             assert result.verdict is Verdict.UNKNOWN  # progress is the explicit engine's job
             continue
         found = (result.verdict.value, len(result.trace) if result.trace else None)
+        if not case.required("smt", result.property) and result.verdict is Verdict.UNKNOWN:
+            continue  # the row says why the solver is not required to decide it
         assert found == (expected.verdict, expected.length), (case.name, result.property)
         if result.trace is not None:
             assert replay(result.trace).violation == len(result.trace)
@@ -134,21 +137,120 @@ def test_smallest_safe_expiry_is_the_rebuild_time() -> None:
     params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True, "release": "cad",
               "rebuild": 5}
     found = smt.synthesise("stack", params, "ex", "ONE")
-    assert found.smallest_safe == 5
+    assert found.smallest_safe == 5 and found.safe_from == 5 and found.settled
+    assert found.monotone and found.broken is None and found.counterexample_above is None
     assert found.proof is not None and found.proof.verdict is Verdict.HOLDS
     assert found.counterexample is not None and found.counterexample.params["ex"] == 4
     assert replay(found.counterexample).violation == len(found.counterexample)
     assert [v for v, verdict in found.tried if verdict == "violated"] == [1, 2, 3, 4]
+    assert found.safe == list(range(5, 65))  # every value up to --upper is decided ...
+    assert found.queries == 5  # ... the safe ones 5..64 by one proof with ex symbolic
+    assert {(d.low, d.high) for v, d in found.decisions.items() if v >= 5} == {(5, 64)}
+
+
+def test_synthesis_does_not_assume_safety_grows_with_the_parameter() -> None:
+    """get-del releases with GET, then DEL: with ex=2 the lock can expire in the gap between
+    them and be won by another request, whose lock the DEL then deletes; with ex=1 it has
+    always expired before the GET, and from ex=3 on it outlives the gap (issue 13). Synthesis
+    must decide every value, as the explicit engine does."""
+    params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True,
+              "release": "get-del", "rebuild": 2, "gap": 1}
+    expected = {ex: explicit.check(build("stack", {**params, "ex": ex}), ["NOFOREIGN"])[0]
+                .verdict for ex in range(1, 7)}
+    assert [ex for ex, v in expected.items() if v is Verdict.VIOLATED] == [2]  # not monotone
+    found = smt.synthesise("stack", params, "ex", "NOFOREIGN", upper=6)
+    assert {v: d.proof.verdict for v, d in found.decisions.items()} == expected
+    assert found.smallest_safe == 1 and found.safe == [1, 3, 4, 5, 6] and found.unsafe == [2]
+    assert not found.monotone and found.broken == (1, 2) and found.safe_from == 3
+    assert found.settled and found.counterexample is None  # 1 is the least value
+    above = found.counterexample_above
+    assert above is not None and above.params["ex"] == 2
+    assert replay(above).violation == len(above)
+    data = found.to_json()
+    assert {"param", "smallest_safe", "proof", "counterexample", "safe", "monotone"} <= set(data)
+    assert data["safe"] == [[1, 1], [3, 6]] and data["unsafe"] == [[2, 2]]
+    assert data["monotone"] is False and data["smallest_safe"] == 1
 
 
 def test_smallest_safe_expiry_as_a_relation() -> None:
     params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True, "release": "cad"}
     found = smt.synthesise_relation("stack", params, "ex", "rebuild", "ONE")
-    assert found.relation == "ex >= rebuild" and found.smallest_safe == 0
+    assert found.relation == "ex >= rebuild" and found.smallest_safe == 0 and found.settled
+    assert found.proof is not None and found.proof.verdict is Verdict.HOLDS
+    assert found.safe == [0, 1, 2, 3, 4] and found.unsafe == [-4, -3, -2, -1] and found.monotone
     assert found.counterexample is not None
     chosen = found.counterexample.params
     assert chosen["ex"] == chosen["rebuild"] - 1
     assert replay(found.counterexample).violation == len(found.counterexample)
+
+
+def _answer(verdict: Verdict, method: str = "induction", ex: int | None = None) -> smt.Proof:
+    from herdproof.traces.trace import Trace
+
+    trace = Trace("stack", {"ex": ex}, ()) if ex is not None else None
+    return smt.Proof(verdict, method, 1, 0.0, trace=trace)
+
+
+def test_a_scan_decides_each_value_around_counterexamples_and_unknowns() -> None:
+    """Ranges are tried as one proof; a counterexample splits the range around the value it
+    shows, an unknown halves it, down to single values."""
+    truth = {1: "u", 2: "v", 3: "h", 4: "v", 5: "h", 6: "h", 7: "h", 8: "h"}
+    asked = []
+
+    def decide(low: int, high: int) -> smt.Proof:
+        asked.append((low, high))
+        span = [truth[v] for v in range(low, high + 1)]
+        if "v" in span:
+            return _answer(Verdict.VIOLATED, "bmc", low + span.index("v"))
+        return _answer(Verdict.UNKNOWN if "u" in span else Verdict.HOLDS)
+
+    found = smt.Synthesis("ex", None, None, None, searched=(1, 8))
+    smt._scan(found, decide, lambda trace: int(trace.params["ex"]))
+    assert found.tried == [(1, "unknown"), (2, "violated"), (3, "holds"), (4, "violated"),
+                           (5, "holds"), (6, "holds"), (7, "holds"), (8, "holds")]
+    assert asked == [(1, 8), (1, 1), (3, 8), (3, 3), (5, 8)]
+    assert found.broken == (3, 4) and found.safe_from == 5 and not found.settled
+
+
+def test_a_limit_leaves_the_values_not_reached_unknown_and_ends_the_scan() -> None:
+    calls = []
+
+    def decide(low: int, high: int) -> smt.Proof:
+        calls.append((low, high))
+        if len(calls) == 1:
+            return _answer(Verdict.VIOLATED, "bmc", 1)
+        return _answer(Verdict.UNKNOWN, "stopped")
+
+    found = smt.Synthesis("ex", None, None, None, searched=(1, 64))
+    smt._scan(found, decide, lambda trace: int(trace.params["ex"]))
+    assert calls == [(1, 64), (2, 64)]
+    assert found.unsafe == [1] and found.unknown == list(range(2, 65))
+
+
+@pytest.mark.parametrize(("param", "overrides", "kwargs", "error", "message"), [
+    ("nodes", {}, {}, InvalidParameter, "synth searches timing parameters only"),
+    ("release", {}, {}, InvalidParameter, "synth searches timing parameters only"),
+    ("colour", {}, {}, UnknownParameter, "no parameter `colour`"),
+    ("ex", {"ex": 3}, {}, InvalidParameter, "cannot also be fixed with -p ex="),
+    ("ex", {}, {"upper": 0}, InvalidParameter, "--upper 0 is below the smallest value of ex"),
+    ("ex", {}, {"prop": "REFILL"}, HerdproofError, "REFILL is a SOMETIMES property; synth"),
+    ("ex", {}, {"relative_to": "ex"}, InvalidParameter, "--relative-to names `ex`, the "
+     "parameter being searched"),
+    ("ex", {}, {"relative_to": "nodes"}, InvalidParameter, "--relative-to nodes: synth "
+     "searches timing parameters only"),
+    ("ex", {}, {"relative_to": "colour"}, UnknownParameter, "no parameter `colour`"),
+    ("ex", {"rebuild": 2}, {"relative_to": "rebuild"}, InvalidParameter,
+     "cannot also be fixed with -p rebuild="),
+])
+def test_bad_synthesis_questions_are_refused(param: str, overrides: dict[str, Any],
+                                             kwargs: dict[str, Any], error: type[Exception],
+                                             message: str) -> None:
+    prop = kwargs.pop("prop", "ONE")
+    with pytest.raises(error, match=re.escape(message)):
+        if "relative_to" in kwargs:
+            smt.synthesise_relation("lock-cad", overrides, param, kwargs["relative_to"], prop)
+        else:
+            smt.synthesise("lock-cad", overrides, param, prop, **kwargs)
 
 
 def test_unprovable_claim_is_unknown_with_a_classified_counterexample_to_induction() -> None:
