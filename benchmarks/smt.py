@@ -88,13 +88,13 @@ def synthesis(rebuilds: Sequence[int]) -> str:
     params = {"nodes": 1, "per_node": 2, "singleflight": False, "lock": True, "release": "cad"}
     for rebuild in rebuilds:
         found = smt.synthesise("stack", {**params, "rebuild": rebuild}, "ex", "ONE")
-        answer = f"ex >= {found.smallest_safe}" if found.smallest_safe is not None else "unknown"
-        rows.append([f"rebuild={rebuild}", answer, str(len(found.tried)),
+        answer = f"ex >= {found.safe_from}" if found.safe_from is not None else "unknown"
+        rows.append([f"rebuild={rebuild}", answer, f"{len(found.tried)} / {found.queries}",
                      f"{found.seconds:.2f}"])
     found = smt.synthesise_relation("stack", params, "ex", "rebuild", "ONE")
-    rows.append(["rebuild symbolic", str(found.relation), str(len(found.tried)),
+    rows.append(["rebuild symbolic", str(found.relation), f"{len(found.tried)} / {found.queries}",
                  f"{found.seconds:.2f}"])
-    return table(["question", "smallest safe", "values tried", "seconds"], rows)
+    return table(["question", "smallest safe", "values decided / proofs", "seconds"], rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

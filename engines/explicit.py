@@ -19,7 +19,7 @@ Examples
 from __future__ import annotations
 
 import time
-from collections import deque
+from array import array
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,46 +41,93 @@ DOT_STATE_LIMIT = 5_000
 class Exploration:
     """The reachable state graph of one model, possibly cut short by a limit.
 
+    The search stores the graph flat: ``order`` lists the states (canonical representatives
+    under ``symmetry``) in breadth-first order, ``index`` numbers them, ``sources``/``targets``
+    /``actions`` hold the edges (one per pair of states: the first action that links them),
+    and ``parent_of``/``parent_action`` the breadth-first tree, whose paths are shortest. The
+    networkx view, ``graph``, is built from them only when an algorithm needs it (strongly
+    connected components for progress, DOT export).
+
     Attributes
     ----------
     graph:
-        Nodes are states (canonical representatives under ``symmetry``); each edge carries
-        the ``action`` taken from its source.
-    parent:
-        For every state but the initial ones, the state and action that first reached it:
-        the breadth-first tree, whose paths are shortest.
+        A ``networkx.DiGraph`` of the same states and edges (edge attribute ``action``), made
+        on first use.
     complete:
-        False when a state or time limit stopped the search; ``stop_reason`` says which.
+        False when a state or time limit, or Ctrl-C (``interrupted``), stopped the search;
+        ``stop_reason`` says which.
+    deadline, time_limit, grace:
+        The ``time.perf_counter()`` value at which the search stops, and the limit it came
+        from (``"time limit 5s"``); ``None`` and ``""`` without one. Judging the states
+        reached may go on for ``grace`` seconds more (a quarter of the budget), so that a
+        violation among them is still found: see :attr:`judge_deadline`.
     truncated:
         States whose successors the model's own ``horizon`` cut off.
     """
 
     model: TransitionSystem[Any, Any]
     symmetry: bool
-    graph: Any = field(default_factory=nx.DiGraph)
+    order: list[Hashable] = field(default_factory=list)
+    index: dict[Hashable, int] = field(default_factory=dict)
+    sources: array[int] = field(default_factory=lambda: array("l"))
+    targets: array[int] = field(default_factory=lambda: array("l"))
+    actions: list[Action] = field(default_factory=list)
+    parent_of: array[int] = field(default_factory=lambda: array("l"))
+    parent_action: list[Action | None] = field(default_factory=list)
     initial: tuple[Hashable, ...] = ()
-    parent: dict[Hashable, tuple[Hashable, Action]] = field(default_factory=dict)
     complete: bool = True
     stop_reason: str = ""
     truncated: set[Hashable] = field(default_factory=set)
     seconds: float = 0.0
+    interrupted: bool = False
+    deadline: float | None = None
+    time_limit: str = ""
+    grace: float = 0.0
+
+    @property
+    def judge_deadline(self) -> float | None:
+        return None if self.deadline is None else self.deadline + self.grace
+
+    _graph: Any = None
 
     @property
     def states(self) -> int:
-        return int(self.graph.number_of_nodes())
+        return len(self.order)
 
     @property
     def transitions(self) -> int:
-        return int(self.graph.number_of_edges())
+        return len(self.targets)
+
+    @property
+    def graph(self) -> Any:
+        """The state graph as a ``networkx.DiGraph`` (built once, on first use)."""
+        if self._graph is None or self._graph.number_of_nodes() != len(self.order):
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.order)
+            order = self.order
+            graph.add_edges_from((order[a], order[b], {"action": action}) for a, b, action
+                                 in zip(self.sources, self.targets, self.actions, strict=True))
+            self._graph = graph
+        return self._graph
+
+    def add(self, state: Hashable, parent: int = -1, action: Action | None = None) -> int:
+        """Store a new state reached from state number ``parent`` by ``action``."""
+        number = len(self.order)
+        self.index[state] = number
+        self.order.append(state)
+        self.parent_of.append(parent)
+        self.parent_action.append(action)
+        return number
 
     def trace_to(self, target: Hashable, prop: str | None = None, note: str = "") -> Trace:
         """The shortest trace from an initial state to ``target``, as concrete actions."""
-        path = [target]
-        while path[-1] in self.parent:
-            path.append(self.parent[path[-1]][0])
-        path.reverse()
+        numbers = [self.index[target]]
+        while self.parent_of[numbers[-1]] >= 0:
+            numbers.append(self.parent_of[numbers[-1]])
+        numbers.reverse()
+        path = [self.order[i] for i in numbers]
         if not self.symmetry:
-            actions = tuple(self.parent[s][1] for s in path[1:])
+            actions = tuple(a for i in numbers[1:] if (a := self.parent_action[i]) is not None)
             initial = self.initial.index(path[0])
         else:
             actions, initial = self._concretise(path)
@@ -105,7 +152,8 @@ class Exploration:
 
 
 def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
-            max_states: int | None = None, max_seconds: float | None = None) -> Exploration:
+            max_states: int | None = None, max_seconds: float | None = None,
+            deadline: float | None = None, paranoid: bool = False) -> Exploration:
     """Breadth-first search of every reachable state of ``model``.
 
     Parameters
@@ -116,7 +164,17 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
     max_states, max_seconds:
         Stop cleanly once this many states are stored or this much time has passed; the
         exploration is then marked incomplete and verdicts that need the whole graph become
-        ``unknown``.
+        ``unknown``. The clock is read for every state stored, so a slow expansion (large
+        instances) overshoots the time limit by at most one new state's work.
+    deadline:
+        A ``time.perf_counter()`` value to stop at instead of ``max_seconds`` from now (one
+        limit shared by several explorations; ``max_seconds`` still names it in messages).
+    paranoid:
+        Assert the model's type invariant (``in_domain``) on every state stored. It finds bugs
+        in a policy module, not in its input, so the tests do it on every expectation row and
+        a search does it only when asked (``herdproof check --paranoid``).
+
+    Ctrl-C (``KeyboardInterrupt``) stops the search the same way, with ``interrupted`` set.
 
     Examples
     --------
@@ -129,44 +187,79 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
     started = time.perf_counter()
     canon = model.canonical if symmetry else (lambda s: s)
     result = Exploration(model=model, symmetry=symmetry)
-    graph = result.graph
+    result.deadline = deadline if deadline is not None else (
+        started + max_seconds if max_seconds is not None else None)
+    if result.deadline is not None:
+        result.time_limit = f"time limit {max_seconds:g}s" if max_seconds is not None \
+            else "time limit"
+        result.grace = max(0.0, (result.deadline - started) / 4)
+    try:
+        _search(model, canon, result, max_states, paranoid)
+    except KeyboardInterrupt:
+        result.complete, result.interrupted = False, True
+        result.stop_reason = "interrupted"
+    result.seconds = time.perf_counter() - started
+    if not result.order:  # interrupted before the first state: keep a one-state minimum
+        first = canon(model.initial_states()[0])
+        result.add(first)
+        result.initial = result.initial or (first,)
+    return result
+
+
+def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
+            max_states: int | None, paranoid: bool) -> None:
+    index, order, deadline = result.index, result.order, result.deadline
+    sources, targets, actions = result.sources, result.targets, result.actions
+    clock = time.perf_counter
+    # A model compiled from a request program has a concrete fast path; any other model (a
+    # wait-clock monitor, a test's toy) is expanded through enabled/apply.
+    expand = getattr(model, "successors", None) or (lambda s: successors(model, s))
     initial = tuple(dict.fromkeys(canon(s) for s in model.initial_states()))
     result.initial = initial
-    queue = deque(initial)
     for s in initial:
-        check_domain(model, s)
-        graph.add_node(s)
-    expanded = 0
-    while queue:
-        if max_states is not None and graph.number_of_nodes() >= max_states:
+        check_domain(model, s)  # always: a bad start state is cheap to catch
+        result.add(s)
+    head = 0  # the queue is the stored states not yet expanded: order[head:]
+    while head < len(order):
+        if max_states is not None and len(order) >= max_states:
             result.complete, result.stop_reason = False, f"state limit {max_states} reached"
-            break
-        if max_seconds is not None and expanded % 256 == 0 and \
-                time.perf_counter() - started > max_seconds:
-            result.complete, result.stop_reason = False, f"time limit {max_seconds}s reached"
-            break
-        state = queue.popleft()
-        expanded += 1
+            return
+        if deadline is not None and clock() > deadline:
+            result.complete, result.stop_reason = False, f"{result.time_limit} reached"
+            return
+        number, state = head, order[head]
+        head += 1
         if model.truncated(state):
             result.truncated.add(state)
-        for action, nxt in successors(model, state):
+        linked: set[int] = set()
+        for action, nxt in expand(state):
             nxt = canon(nxt)
-            if nxt not in graph:
-                check_domain(model, nxt, after=action)
-                graph.add_node(nxt)
-                result.parent[nxt] = (state, action)
-                queue.append(nxt)
-            if not graph.has_edge(state, nxt):
-                graph.add_edge(state, nxt, action=action)
-    result.seconds = time.perf_counter() - started
-    return result
+            target = index.get(nxt)
+            if target is None:
+                if deadline is not None and clock() > deadline:
+                    # mid-expansion: the graph is incomplete, so nothing relies on this
+                    # state's edges being all there
+                    result.complete, result.stop_reason = False, f"{result.time_limit} reached"
+                    return
+                if paranoid:
+                    check_domain(model, nxt, after=action)
+                target = result.add(nxt, number, action)
+            if target not in linked:  # one edge per pair of states: the first action
+                linked.add(target)
+                sources.append(number)
+                targets.append(target)
+                actions.append(action)
 
 
 def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
           symmetry: bool = False, max_states: int | None = None,
           max_seconds: float | None = None,
-          exploration: Exploration | None = None) -> list[Result]:
+          exploration: Exploration | None = None, paranoid: bool = False) -> list[Result]:
     """Verdicts for ``properties`` on ``model`` from one exploration of its state graph.
+
+    ``max_seconds`` bounds the whole call (every exploration and the judging of its states);
+    with ``exploration`` given, its own deadline does. A property whose verdict a limit or
+    Ctrl-C left open is ``unknown``, with how far the search got in the detail.
 
     Examples
     --------
@@ -175,27 +268,51 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     >>> [(r.property, r.verdict.value) for r in check(model, ["ONE", "REBUILDS<=1", "REFILL"])]
     [('ONE', 'holds'), ('REBUILDS<=1', 'holds'), ('REFILL', 'holds')]
     """
-    results = []
-    for item in properties:
-        prop = property_named(item) if isinstance(item, str) else item
+    props = [property_named(p) if isinstance(p, str) else p for p in properties]
+    if exploration is not None:
+        deadline = exploration.deadline
+    else:
+        deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
+    # One exploration of the policy's own graph serves every property without a monitor; a
+    # property with one is judged on its own product graph (the policy's with wait clocks).
+    groups: dict[int, list[int]] = {}
+    for i, prop in enumerate(props):
+        groups.setdefault(-1 if prop.monitor is None else i, []).append(i)
+    results: dict[int, Result] = {}
+    stopped = exploration is not None and exploration.interrupted
+    for key, members in groups.items():
         started = time.perf_counter()
-        if prop.monitor is not None:  # its own product graph: the policy's with wait clocks
-            judged = explore(prop.prepare(model), symmetry=symmetry, max_states=max_states,
-                             max_seconds=max_seconds)
-        else:  # one exploration of the policy's own graph serves every other property
-            exploration = exploration or explore(model, symmetry=symmetry,
-                                                 max_states=max_states, max_seconds=max_seconds)
-            judged = exploration
-        verdict, trace, detail = _judge(judged, prop)
-        results.append(Result(prop.name, ENGINE, verdict, judged.states,
-                              judged.seconds + time.perf_counter() - started, trace, detail))
-    return results
+        if stopped and (key >= 0 or exploration is None):  # Ctrl-C: start no further search
+            for i in members:
+                results[i] = Result(props[i].name, ENGINE, Verdict.UNKNOWN, 0, 0.0, None,
+                                    "not checked: interrupted", interrupted=True)
+            continue
+        earlier = 0.0
+        if key >= 0:
+            judged = explore(props[key].prepare(model), symmetry=symmetry,
+                             max_states=max_states, max_seconds=max_seconds, deadline=deadline,
+                             paranoid=paranoid)
+        elif exploration is not None:
+            judged, earlier = exploration, exploration.seconds
+        else:
+            judged = explore(model, symmetry=symmetry, max_states=max_states,
+                             max_seconds=max_seconds, deadline=deadline, paranoid=paranoid)
+        verdicts = _judge_all(judged, [props[i] for i in members])
+        seconds = earlier + time.perf_counter() - started
+        for i, (verdict, trace, detail, interrupted) in zip(members, verdicts, strict=True):
+            results[i] = Result(props[i].name, ENGINE, verdict, judged.states, seconds, trace,
+                                detail, interrupted=interrupted)
+            stopped = stopped or interrupted
+    return [results[i] for i in range(len(props))]
 
 
 def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool = False,
              max_states: int | None = None, max_seconds: float | None = None,
-             exploration: Exploration | None = None) -> Maximum:
+             exploration: Exploration | None = None, paranoid: bool = False) -> Maximum:
     """The maximum of ``quantity`` over reachable states, with a shortest witness trace.
+
+    A limit or Ctrl-C makes the answer a lower bound (``complete`` false, ``interrupted`` for
+    Ctrl-C): the maximum over the states reached.
 
     Examples
     --------
@@ -208,16 +325,31 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
         model = q.prepare(model)
         exploration = None
     ex = exploration or explore(model, symmetry=symmetry, max_states=max_states,
-                                max_seconds=max_seconds)
+                                max_seconds=max_seconds, paranoid=paranoid)
     started = time.perf_counter()
     best_state, best = None, None
-    for state in ex.graph:  # insertion order is breadth-first order
-        value = q.measure(model.observe(state))
-        if best is None or value > best:
-            best_state, best = state, value
-    assert best is not None and best_state is not None
-    detail = "" if ex.complete else f"a lower bound: {ex.stop_reason}"
-    complete = ex.complete
+    stop, measured, until = "", 0, ex.judge_deadline
+    try:
+        for state in ex.order:  # breadth-first order
+            if until is not None and time.perf_counter() > until:
+                stop = f"{ex.time_limit} reached"
+                break
+            value = q.measure(model.observe(state))
+            if best is None or value > best:
+                best_state, best = state, value
+            measured += 1
+    except KeyboardInterrupt:
+        stop, ex.interrupted = "interrupted", True
+    if best is None or best_state is None:  # stopped before the first state was measured
+        best_state = ex.order[0]
+        best = q.measure(model.observe(best_state))
+        measured = max(measured, 1)
+    complete = ex.complete and not stop
+    detail = ""
+    if not ex.complete:
+        detail = f"a lower bound: {_reached(ex)}"
+    elif stop:
+        detail = f"a lower bound: {stop} after measuring {measured} of {ex.states} states"
     if q.cap is not None and best >= q.cap:
         complete, detail = False, f"a lower bound: {q.name} reaches its cap {q.cap}, so it " \
                                   "may be unbounded"
@@ -225,25 +357,81 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
     # and the renderers show the wait clocks.
     prop = f"SERVED<={best - 1}" if q.monitor is not None and best > 0 else None
     return Maximum(q.name, int(best), ex.trace_to(best_state, prop, note=f"{q.name} = {best}"),
-                   ex.states, complete, ex.seconds + time.perf_counter() - started, detail)
+                   ex.states, complete, ex.seconds + time.perf_counter() - started, detail,
+                   interrupted=ex.interrupted)
 
 
-def _judge(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]:
+def _reached(ex: Exploration) -> str:
+    """How far an incomplete search got: ``time limit 5s reached after 812 states (5.0s)``."""
+    return f"{ex.stop_reason} after {ex.states} states ({ex.seconds:.1f}s)"
+
+
+Judged = tuple[Verdict, Trace | None, str, bool]
+
+
+def _judge_all(ex: Exploration, props: Sequence[Property]) -> list[Judged]:
+    """Verdicts for ``props`` on one exploration, observing each state once for all of them.
+
+    Judging honours the exploration's deadline and Ctrl-C too: a property not yet decided when
+    either stops it is ``unknown`` (the last field says Ctrl-C stopped it)."""
     model = ex.model
-    first = next(iter(ex.graph))
-    if not prop.applies_to(model.observe(first)):
-        raise HerdproofError(f"property {prop.name} does not apply to this configuration of "
-                             f"{model.name} (it needs {', '.join(prop.requires)})")
-    if prop.kind is Kind.EVENTUALLY:
-        return _judge_eventually(ex, prop)
+    first = model.observe(ex.order[0])
+    for prop in props:
+        if not prop.applies_to(first):
+            raise HerdproofError(f"property {prop.name} does not apply to this configuration "
+                                 f"of {model.name} (it needs {', '.join(prop.requires)})")
+    found: dict[int, Judged] = {}
+    scanning = [i for i, p in enumerate(props) if p.kind is not Kind.EVENTUALLY]
+    stop, judged, interrupted, until = "", 0, ex.interrupted, ex.judge_deadline
+    try:
+        for state in ex.order:  # breadth-first order: the first state found is the nearest
+            if not scanning:
+                break
+            if until is not None and time.perf_counter() > until:
+                stop = f"{ex.time_limit} reached"
+                break
+            observation = model.observe(state)
+            for i in list(scanning):
+                prop = props[i]
+                want = prop.kind is Kind.SOMETIMES
+                if bool(prop.predicate(observation)) == want:
+                    trace = ex.trace_to(state, prop.name, "witness" if want else "")
+                    found[i] = (Verdict.HOLDS if want else Verdict.VIOLATED, trace, "",
+                                ex.interrupted)
+                    scanning.remove(i)
+            judged += 1
+    except KeyboardInterrupt:
+        stop, interrupted = "interrupted", True
+    if ex.complete:
+        reached = f"{stop} after judging {judged} of {ex.states} states" if stop else ""
+    elif stop:  # the search stopped, and judging the states it reached did too
+        how = "interrupted after judging" if stop == "interrupted" else "judged"
+        reached = f"{_reached(ex)}, {how} {judged} of them"
+    else:
+        reached = _reached(ex)
+    answers: list[Judged] = []
+    for i, prop in enumerate(props):
+        if i in found:
+            answers.append(found[i])
+        elif reached:
+            how = ("; progress needs the whole graph" if prop.kind is Kind.EVENTUALLY
+                   else ", before the search finished")
+            answers.append((Verdict.UNKNOWN, None, reached + how, interrupted))
+        elif prop.kind is Kind.EVENTUALLY:
+            try:
+                answers.append((*_judge_eventually(ex, prop), False))
+            except KeyboardInterrupt:
+                interrupted = True
+                answers.append((Verdict.UNKNOWN, None, f"interrupted while judging progress "
+                                f"on all {ex.states} states", True))
+        else:
+            answers.append((*_conclude(ex, prop), interrupted))
+    return answers
+
+
+def _conclude(ex: Exploration, prop: Property) -> tuple[Verdict, Trace | None, str]:
+    """The verdict of a property no state of the complete graph decided."""
     want = prop.kind is Kind.SOMETIMES
-    for state in ex.graph:
-        if bool(prop.predicate(model.observe(state))) == want:
-            if want:
-                return Verdict.HOLDS, ex.trace_to(state, prop.name, "witness"), ""
-            return Verdict.VIOLATED, ex.trace_to(state, prop.name), ""
-    if not ex.complete:
-        return Verdict.UNKNOWN, None, f"{ex.stop_reason} before the search finished"
     if want and ex.truncated:
         # Only a real trace may say "violated"; here the bound, not the model, may be the cause.
         return Verdict.UNKNOWN, None, f"no witness within the bound: {_horizon_note(ex)}"
@@ -256,8 +444,6 @@ def _judge_eventually(ex: Exploration, prop: Property) -> tuple[Verdict, Trace |
     """Fair runs end in bottom strongly connected components. The property is violated if one
     of them holds a state breaking it; the trace leads to the first *doomed* state, from which
     every fair continuation ends in such a component (the point of no return)."""
-    if not ex.complete:
-        return Verdict.UNKNOWN, None, f"{ex.stop_reason}; progress needs the whole graph"
     model = ex.model
     condensed = nx.condensation(ex.graph)
     good, bad, cut_by_horizon = set(), set(), False
@@ -277,7 +463,7 @@ def _judge_eventually(ex: Exploration, prop: Property) -> tuple[Verdict, Trace |
         for component in good:
             hopeful |= nx.ancestors(condensed, component)
         members = condensed.graph["mapping"]
-        doomed = next(s for s in ex.graph if members[s] not in hopeful)
+        doomed = next(s for s in ex.order if members[s] not in hopeful)
         note = "from the last state on, every fair run ends with the property false"
         return Verdict.VIOLATED, ex.trace_to(doomed, prop.name, note), ""
     if cut_by_horizon:
@@ -303,7 +489,7 @@ def write_dot(ex: Exploration, path: Path) -> Path:
         raise HerdproofError(f"the state graph has {ex.states} states; DOT export is for "
                              f"instances of at most {DOT_STATE_LIMIT} (try symmetry or smaller "
                              "parameters)")
-    ids = {s: f"s{i}" for i, s in enumerate(ex.graph)}
+    ids = {s: f"s{i}" for i, s in enumerate(ex.order)}
     labelled = nx.DiGraph()
     for s, name in ids.items():
         text = "\\n".join(f"{k}: {v}" for k, v in ex.model.describe(s).items())

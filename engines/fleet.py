@@ -100,10 +100,13 @@ from herdproof.engines.fleet_core import (
     KeyWorkload,
     Mechanisms,
     run_key,
+    spend,
 )
 from herdproof.models.errors import HerdproofError
+from herdproof.models.params import clipped
 
 TICK_MS = 1
+_DURATIONS = ("rebuild", "rebuild_p99", "window", "ex", "wait", "gap", "ttl")
 Z99 = 2.3263478740408408  # the standard normal's 99th percentile
 
 POLICIES: dict[str, tuple[bool, bool, bool, str]] = {
@@ -115,6 +118,17 @@ POLICIES: dict[str, tuple[bool, bool, bool, str]] = {
     "lease": (False, False, True, "memcached leases: one token per miss, the rest retry"),
 }
 ARRIVALS = ("burst", "uniform", "poisson", "explicit")
+
+# Sizes checked before anything is allocated (FleetConfig.validate, ex_risk). A run keeps
+# about 140 bytes per request (10,000,000 requests: about 1.4 GB and 5 s); a key costs a few
+# tenths of a millisecond of Python however few requests it has; nodes cost a few numpy
+# entries each. Every duration, and the span of the arrivals, stays within MAX_TICKS, which
+# keeps every tick and every per-node search key (node x span) far inside 64-bit integers.
+MAX_REQUESTS = 10_000_000
+MAX_NODES = 1_000_000
+MAX_KEYS = 100_000
+MAX_TICKS = 10_000_000_000  # ms: 10,000,000 s, about 116 days
+MAX_BOUNDARIES = 1_000_000
 
 
 class FleetError(HerdproofError):
@@ -129,8 +143,12 @@ def parse_duration(text: str, what: str = "duration") -> int:
     """
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*", text)
     if not match:
-        raise FleetError(f"{what} `{text}` is not a duration; write e.g. 100ms, 1.5s or 250")
+        raise FleetError(f"{what} `{clipped(text)}` is not a duration; write e.g. 100ms, 1.5s "
+                         "or 250")
     value = float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
+    if not value <= MAX_TICKS:
+        raise FleetError(f"{what} `{clipped(text)}` is longer than {MAX_TICKS // 1000:,} s, the "
+                         "longest duration the fleet simulates")
     if abs(value - round(value)) > 1e-6:
         raise FleetError(f"{what} `{text}` is not a whole number of milliseconds (one tick is "
                          "1 ms)")
@@ -178,17 +196,24 @@ class FleetConfig:
     def validate(self) -> None:
         """Raise :class:`FleetError` naming the first bad value and how to fix it."""
         if self.policy not in POLICIES:
-            raise FleetError(f"unknown fleet policy `{self.policy}`; choose one of: "
-                             f"{', '.join(POLICIES)}")
+            raise FleetError(f"unknown fleet policy `{clipped(str(self.policy))}`; choose one "
+                             f"of: {', '.join(POLICIES)}")
         if self.arrivals not in ARRIVALS:
-            raise FleetError(f"unknown arrival pattern `{self.arrivals}`; choose one of: "
-                             f"{', '.join(ARRIVALS[:3])}")
+            raise FleetError(f"unknown arrival pattern `{clipped(str(self.arrivals))}`; choose "
+                             f"one of: {', '.join(ARRIVALS[:3])}")
         for name, low in (("nodes", 1), ("requests", 1), ("keys", 1), ("rebuild", 1),
                           ("ex", 1), ("wait", 0), ("gap", 0), ("crash", 0), ("ttl", 0),
                           ("seed", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise FleetError(f"{name} must be an integer >= {low}, got {value!r}")
+                raise FleetError(f"{name} must be an integer >= {low}, got {clipped(repr(value))}")
+        for name, high, why in (
+                ("requests", MAX_REQUESTS, " per run (about 140 bytes of memory each)"),
+                ("nodes", MAX_NODES, ""), ("keys", MAX_KEYS, " (each is simulated in turn)"),
+                *((d, MAX_TICKS, " ms (10,000,000 s)") for d in _DURATIONS)):
+            value = getattr(self, name)
+            if value is not None and value > high:
+                raise FleetError(f"{name} must be at most {high:,}{why}, got {value:,}")
         if self.window is not None and self.window < 1:
             raise FleetError(f"window must be at least 1 ms, got {self.window}")
         if not (math.isfinite(self.rate) and self.rate > 0):
@@ -197,12 +222,18 @@ class FleetConfig:
         if not (math.isfinite(self.write_rate) and self.write_rate >= 0):
             raise FleetError(f"write rate must be >= 0 per second, got {self.write_rate}")
         if self.release not in ("del", "cad"):
-            raise FleetError(f"release must be del or cad, not {self.release!r}")
+            raise FleetError(f"release must be del or cad, not {clipped(repr(self.release))}")
         if self.rebuild_p99 is not None and self.rebuild_p99 <= self.rebuild:
             raise FleetError(f"rebuild p99 ({self.rebuild_p99} ms) must exceed the median "
                              f"({self.rebuild} ms)")
         if any(v < 1 for v in self.rebuild_samples):
             raise FleetError("rebuild samples must be positive durations in ms")
+        if len(self.rebuild_samples) > MAX_REQUESTS or len(self.writes) > MAX_REQUESTS:
+            raise FleetError(f"at most {MAX_REQUESTS:,} rebuild samples and explicit writes")
+        if any(v > MAX_TICKS for v in (*self.rebuild_samples, *self.writes,
+                                       *self.arrival_ticks)):
+            raise FleetError(f"rebuild samples, write and arrival ticks must be at most "
+                             f"{MAX_TICKS:,} ms (10,000,000 s)")
         if self.policy == "lease" and self.wait < 1:
             raise FleetError("a lease waiter must sleep at least 1 ms between retries "
                              "(set wait >= 1ms)")
@@ -217,6 +248,29 @@ class FleetConfig:
                 raise FleetError(f"arrival nodes must be in 0..{self.nodes - 1}")
         if self.requests < self.keys:
             raise FleetError(f"{self.requests} requests cannot cover {self.keys} keys")
+        self._check_resources()
+
+    def _check_resources(self) -> None:
+        """Refuse, before allocating, a run whose arrivals span more than :data:`MAX_TICKS` or
+        whose writes would number more than :data:`MAX_REQUESTS`."""
+        per_key = -(-self.requests // self.keys)
+        if self.arrivals == "poisson":
+            span = per_key * 1000.0 / self.rate
+            if span > MAX_TICKS:
+                raise FleetError(
+                    f"{per_key:,} poisson arrivals per key at {self.rate:g}/s span about "
+                    f"{_about(span / 1000)} s, more than the {MAX_TICKS // 1000:,} s the fleet "
+                    "simulates; raise --rate or lower --requests")
+        elif self.arrivals == "explicit":
+            span = float(max(self.arrival_ticks, default=0))
+        else:
+            span = float(self.spread)
+        writes = self.keys * self.write_rate * (span + 1) / 1000.0
+        if writes > MAX_REQUESTS:
+            raise FleetError(
+                f"writes at {self.write_rate:g}/s per key over about {_about(span)} ms and "
+                f"{self.keys:,} key(s) make about {_about(writes)} writes, more than the "
+                f"{MAX_REQUESTS:,} the fleet simulates; lower --write-rate")
 
     # -- derived ------------------------------------------------------------------------------
 
@@ -314,6 +368,11 @@ def _ms(value: int) -> str:
     return f"{value} ms"
 
 
+def _about(x: float) -> str:
+    """A size for a message: ``1,234,567``, or ``2.2e+19`` when it is absurdly large."""
+    return f"{x:,.0f}" if x < 1e15 else f"{x:.2g}"
+
+
 def _normal_quantile(q: float) -> float:
     """The standard normal quantile (bisection on erf: no scipy needed)."""
     lo, hi = -10.0, 10.0
@@ -335,7 +394,7 @@ def _draw_durations(cfg: FleetConfig, rng: np.random.Generator, n: int) -> Ints:
         return np.full(n, cfg.rebuild, np.int64)
     sigma = (math.log(cfg.rebuild_p99) - math.log(cfg.rebuild)) / Z99
     values = np.ceil(cfg.rebuild * np.exp(sigma * rng.standard_normal(n)))
-    ticks: Ints = np.maximum(values, 1).astype(np.int64)
+    ticks: Ints = np.clip(values, 1, MAX_TICKS).astype(np.int64)  # the far tail, cut
     return ticks
 
 
@@ -373,6 +432,7 @@ def workloads(cfg: FleetConfig) -> list[KeyWorkload]:
     result = []
     children = np.random.SeedSequence(cfg.seed).spawn(cfg.keys)
     for k, child in enumerate(children):
+        spend()  # a time limit (fleet_core.deadline) holds here too: keys can be many
         n = cfg.requests // cfg.keys + (1 if k < cfg.requests % cfg.keys else 0)
         arrival_seed, write_seed, duration_seed = child.spawn(3)
         arrival, node = _arrivals(cfg, n, np.random.default_rng(arrival_seed))
@@ -577,15 +637,27 @@ def ex_risk(cfg: FleetConfig, points: Sequence[tuple[str, int]], boundaries: int
     freed lock and started a duplicate rebuild while it still ran; ``tail`` is the
     distribution's own P(rebuild > EX), which ``outlived`` estimates.
     """
-    if boundaries < 1:
-        raise FleetError("the sweep needs at least one boundary")
+    if not 1 <= boundaries <= MAX_BOUNDARIES:
+        raise FleetError(f"the sweep needs from 1 to {MAX_BOUNDARIES:,} boundaries per EX, "
+                         f"got {boundaries:,}")
     if not POLICIES[cfg.policy][1] and not POLICIES[cfg.policy][2]:
         raise FleetError(f"policy {cfg.policy} has no lock to expire; sweep EX with policy "
                          "lock, stack or lease")
     cycle_ms = cfg.rebuild_mean() + 2 + 1000.0 / cfg.rate
+    needed = boundaries * cycle_ms * cfg.rate / 1000 * 1.05
+    if needed > MAX_REQUESTS:
+        raise FleetError(
+            f"{boundaries:,} boundaries per EX need about {_about(needed)} requests each (at "
+            f"{cfg.rate:g}/s, with a mean rebuild of {_about(cfg.rebuild_mean())} ms), more than "
+            f"the {MAX_REQUESTS:,} the fleet simulates in one run; lower --boundaries")
+    if boundaries * cycle_ms * 1.05 > MAX_TICKS:
+        raise FleetError(
+            f"{boundaries:,} boundaries per EX, with a mean rebuild of "
+            f"{_about(cfg.rebuild_mean())} ms, span more than the {MAX_TICKS // 1000:,} s the "
+            "fleet simulates; lower --boundaries")
     rows = []
     for label, ex in points:
-        requests = max(cfg.nodes, math.ceil(boundaries * cycle_ms * cfg.rate / 1000 * 1.05))
+        requests = max(cfg.nodes, math.ceil(needed))
         run_cfg = replace(cfg, arrivals="poisson", requests=requests, keys=1,
                           ttl=cfg.ttl or 1, ex=ex, writes=(), write_rate=0.0)
         s = simulate(run_cfg).summary
@@ -632,7 +704,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 def scenario(name: str, overrides: Mapping[str, Any] | None = None) -> FleetConfig:
     """A named workload with ``overrides`` applied."""
     if name not in SCENARIOS:
-        raise FleetError(f"unknown scenario `{name}`; choose one of: {', '.join(SCENARIOS)}")
+        raise FleetError(f"unknown scenario `{clipped(str(name))}`; choose one of: "
+                         f"{', '.join(SCENARIOS)}")
     values = {**SCENARIOS[name], **(overrides or {})}
     try:
         return FleetConfig(**values)

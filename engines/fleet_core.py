@@ -22,8 +22,11 @@ per request); the tests require the two to agree request by request.
 from __future__ import annotations
 
 import bisect
+import contextvars
 import heapq
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +49,32 @@ OUTCOME_NAMES = ("none", "value", "fallback", "error")
 
 _K_FINISH, _K_BATCH, _K_WAKE, _K_ATTEMPT = range(4)
 _FIRST_BATCH = 64
+
+
+class OutOfTime(Exception):
+    """The deadline set with :func:`deadline` passed in the middle of a simulation."""
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "herdproof_fleet_deadline", default=None)
+
+
+@contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Stop every simulation inside (:class:`OutOfTime`) once ``time.perf_counter()`` passes
+    ``at`` (``None``: no limit)."""
+    token = _DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def spend() -> None:
+    """Raise :class:`OutOfTime` if the deadline in force has passed."""
+    at = _DEADLINE.get()
+    if at is not None and time.perf_counter() > at:
+        raise OutOfTime
 
 
 @dataclass(frozen=True)
@@ -290,7 +319,11 @@ class _Key:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> KeyRun:
+        at, rounds = _DEADLINE.get(), 0
         while True:
+            rounds += 1
+            if at is not None and not rounds & 15 and time.perf_counter() > at:
+                raise OutOfTime
             t = self._next_tick()
             if t >= NEVER:
                 break
@@ -576,6 +609,7 @@ class _Key:
         size = min(_FIRST_BATCH, self.n - lo)
         seq0 = self.rebuilds.count
         while True:
+            spend()  # the sizes double: a huge burst takes several rounds
             starts = self.arr[lo:lo + size]
             ends = starts + self.durations.peek(size)
             crashed = (seq0 + np.arange(size)) < m.crash

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from herdproof.engines.fleet import (
     DEFAULT_FLEET_SIZES,
@@ -30,6 +31,8 @@ from herdproof.engines.fleet import (
     scenario,
     simulate,
 )
+from herdproof.engines.fleet_core import OutOfTime, deadline
+from herdproof.models.params import clipped
 
 # option name -> (FleetConfig field, how to read the text)
 _DURATIONS = ("window", "rebuild", "rebuild_p99", "ex", "wait", "gap", "ttl")
@@ -53,13 +56,35 @@ def config(options: Mapping[str, Any]) -> FleetConfig:
     return scenario(options.get("scenario") or "lesson", given)
 
 
+MAX_SAMPLES_BYTES = 8 * 1024 * 1024
+MAX_SAMPLES = 1_000_000
+MAX_SWEEP_POINTS = 100  # --sweep-ex values and --sweep-nodes sizes: each is a whole simulation
+
+
 def read_samples(path: Path) -> tuple[int, ...]:
-    """Rebuild durations in ms from a file: numbers (``120``, ``85ms``, ``1.2s``) separated by
-    commas, spaces or newlines; ``#`` starts a comment."""
-    text = re.sub(r"#[^\n]*", "", path.read_text(encoding="utf-8"))
+    """Rebuild durations in ms from a UTF-8 text file of at most 8 MB and 1,000,000 numbers
+    (``120``, ``85ms``, ``1.2s``) separated by commas, spaces or newlines; ``#`` starts a
+    comment."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SAMPLES_BYTES + 1)
+    except OSError as exc:
+        raise FleetError(f"cannot read rebuild samples file {path}: {exc.strerror or exc}"
+                         ) from None
+    if len(raw) > MAX_SAMPLES_BYTES:
+        raise FleetError(f"rebuild samples file {path} is larger than "
+                         f"{MAX_SAMPLES_BYTES // 2**20} MB, the most herdproof reads")
+    try:
+        text = re.sub(r"#[^\n]*", "", raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FleetError(f"rebuild samples file {path} is not UTF-8 text (byte {exc.start} is "
+                         f"{raw[exc.start]:#04x}); is it a binary file?") from None
     items = [x for x in re.split(r"[\s,]+", text) if x]
     if not items:
         raise FleetError(f"{path} holds no rebuild durations")
+    if len(items) > MAX_SAMPLES:
+        raise FleetError(f"{path} holds {len(items):,} rebuild durations; at most "
+                         f"{MAX_SAMPLES:,} are used")
     return tuple(parse_duration(x, f"rebuild sample in {path}") for x in items)
 
 
@@ -68,35 +93,48 @@ def run(options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     policies = [p.strip() for p in str(options.get("policy") or "stack").split(",") if p.strip()]
     if not policies:
         raise FleetError("--policy needs a policy name, e.g. --policy stack")
+    twice = sorted({p for p in policies if policies.count(p) > 1})
+    if twice:
+        raise FleetError(f"--policy names {clipped(', '.join(twice))} more than once; name each "
+                         "policy once")
     base = replace(config(options), policy=policies[0])
     sweep_ex, sweep_nodes = options.get("sweep_ex"), options.get("sweep_nodes")
     plot_dir = options.get("plot")
     if plot_dir is not None and sweep_ex is None and sweep_nodes is None:
         raise FleetError("--plot draws the sweeps: add --sweep-ex and/or --sweep-nodes")
+    if options.get("boundaries") is not None and sweep_ex is None:
+        raise FleetError("--boundaries sets how many boundaries --sweep-ex simulates per EX: "
+                         "add --sweep-ex, or drop --boundaries")
+    budget = Budget(options.get("max_seconds"))
     if sweep_ex is None and sweep_nodes is None:
-        results = [simulate(replace(base, policy=p)) for p in policies]
+        results = budget.map(lambda p: simulate(replace(base, policy=p)), policies)
         data: dict[str, Any] = results[0].to_json() if len(results) == 1 else \
             {"runs": [r.to_json() for r in results]}
-        return data, format_runs(results)
+        return budget.report(data, [format_runs(results)] if results else [])
     data, texts, plots = {}, [], []
     if sweep_ex is not None:
         points = ex_points(base, str(sweep_ex))
-        boundaries = int(options.get("boundaries") or 5000)
-        rows = ex_risk(base, points, boundaries)
+        given = options.get("boundaries")
+        boundaries = 5000 if given is None else int(given)
+        # one EX at a time (each is its own simulation), so a limit keeps the rows done
+        rows = [row for done in budget.map(lambda point: ex_risk(base, [point], boundaries),
+                                           points) for row in done]
         data["ex_risk"] = {"policy": base.policy, "params": base.params(),
                            "rows": [r.to_json() for r in rows]}
         texts.append(format_risk(base, rows))
-        if plot_dir is not None:
+        if plot_dir is not None and not budget.stopped:
             from herdproof.engines.fleet_plot import plot_risk
 
             plots.append(str(plot_risk(base, rows, Path(plot_dir) / "risk_vs_ex.png")))
     if sweep_nodes is not None:
         sizes = node_sizes(str(sweep_nodes))
         size_policies = policies if len(policies) > 1 else list(SIZE_POLICIES)
-        table = fleet_sizes(base, sizes, size_policies)
+        columns = budget.map(lambda n: fleet_sizes(base, [n], size_policies), sizes)
+        sizes = sizes[:len(columns)]
+        table = {p: [column[p][0] for column in columns] for p in size_policies}
         data["fleet_sizes"] = {"sizes": sizes, "db_queries": table, "params": base.params()}
         texts.append(format_sizes(base, sizes, table))
-        if plot_dir is not None:
+        if plot_dir is not None and not budget.stopped:
             from herdproof.engines.fleet_plot import plot_sizes
 
             plots.append(str(plot_sizes(base, sizes, table,
@@ -104,7 +142,53 @@ def run(options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     if plots:
         data["plots"] = plots
         texts.append("wrote " + ", ".join(plots) + "\n")
-    return data, "\n".join(texts)
+    return budget.report(data, texts)
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class Budget:
+    """Runs the simulations of one invocation one at a time under ``--max-seconds`` and
+    Ctrl-C; once either stops them, the rest are skipped and :meth:`report` says how far the
+    run got. ``stopped`` is that sentence, ``interrupted`` true for Ctrl-C."""
+
+    def __init__(self, max_seconds: float | None) -> None:
+        self.max_seconds = max_seconds
+        self.started = time.perf_counter()
+        self.deadline = None if max_seconds is None else self.started + max_seconds
+        self.done = self.total = 0
+        self.stopped = ""
+        self.interrupted = False
+
+    def map(self, simulate_one: Callable[[T], U], items: Sequence[T]) -> list[U]:
+        """``simulate_one`` of each item, in order, until a limit stops them: the finished
+        ones."""
+        finished: list[U] = []
+        for item in items:
+            if self.stopped:
+                break
+            try:
+                with deadline(self.deadline):
+                    finished.append(simulate_one(item))
+            except OutOfTime:
+                self.stopped = f"time limit {self.max_seconds:g}s reached"
+            except KeyboardInterrupt:
+                self.stopped, self.interrupted = "interrupted", True
+            else:
+                self.done += 1
+        self.total += len(items)
+        return finished
+
+    def report(self, data: dict[str, Any], texts: list[str]) -> tuple[dict[str, Any], str]:
+        """The JSON data and text, with a last line saying where a limit stopped the run."""
+        if not self.stopped:
+            return data, "\n".join(texts)
+        line = (f"{self.stopped} after {time.perf_counter() - self.started:.1f}s: "
+                f"{self.done} of {self.total} simulations finished (shown)")
+        data.update(stopped=line, interrupted=self.interrupted)
+        return data, "\n".join([*texts, f"fleet: {line}\n"])
 
 
 def ex_points(cfg: FleetConfig, spec: str) -> list[tuple[str, int]]:
@@ -121,18 +205,25 @@ def ex_points(cfg: FleetConfig, spec: str) -> list[tuple[str, int]]:
             points.append(("", parse_duration(item, "--sweep-ex value")))
     if not points:
         raise FleetError("--sweep-ex needs EX values, e.g. --sweep-ex average,p99,3x-average")
+    if len(points) > MAX_SWEEP_POINTS:
+        raise FleetError(f"--sweep-ex takes at most {MAX_SWEEP_POINTS} EX values (each is a "
+                         f"simulation of its own), got {len(points):,}")
     return points
 
 
 def node_sizes(spec: str) -> list[int]:
     if spec == "auto":
         return list(DEFAULT_FLEET_SIZES)
-    try:
-        sizes = [int(x) for x in spec.split(",") if x.strip()]
-    except ValueError:
-        raise FleetError(f"--sweep-nodes takes fleet sizes like 1,10,50, not {spec!r}") from None
+    items = [x.strip() for x in spec.split(",") if x.strip()]
+    if not all(re.fullmatch(r"[0-9]{1,18}", x, re.ASCII) for x in items):
+        raise FleetError(f"--sweep-nodes takes fleet sizes written with the digits 0-9, like "
+                         f"1,10,50, not {clipped(repr(spec))}")
+    sizes = [int(x) for x in items]
     if not sizes or min(sizes) < 1:
         raise FleetError("--sweep-nodes needs fleet sizes of at least 1")
+    if len(sizes) > MAX_SWEEP_POINTS:
+        raise FleetError(f"--sweep-nodes takes at most {MAX_SWEEP_POINTS} fleet sizes (each is "
+                         f"a simulation per policy), got {len(sizes):,}")
     return sizes
 
 
@@ -140,7 +231,7 @@ def node_sizes(spec: str) -> list[int]:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Columns padded to their widest cell; numbers right-aligned."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
         out = []

@@ -12,7 +12,8 @@ from herdproof.traces.trace import Trace
 
 class Verdict(StrEnum):
     """``holds``: proved for the instance; ``violated``: a trace shows it; ``unknown``: a limit
-    stopped the engine first (the detail says which), or the engine cannot prove holding."""
+    or Ctrl-C stopped the engine first (the detail says which and how far it got), or the
+    engine cannot prove holding."""
 
     HOLDS = "holds"
     VIOLATED = "violated"
@@ -30,6 +31,7 @@ class Result:
     seconds: float
     trace: Trace | None = None
     detail: str = ""
+    interrupted: bool = False  # Ctrl-C stopped the engine: the verdict is what it had found
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class Maximum:
     complete: bool
     seconds: float
     detail: str = ""
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"quantity": self.quantity, "max": self.value,

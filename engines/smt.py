@@ -31,9 +31,14 @@ Examples
 from __future__ import annotations
 
 import ast
+import contextvars
 import dataclasses
+import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +48,7 @@ from herdproof.engines.result import Result, Verdict
 from herdproof.models.core import Action, Invariant, ModelError, TransitionSystem
 from herdproof.models.errors import HerdproofError, InvalidParameter, UnknownParameter
 from herdproof.models.ops import eq, is_symbolic
-from herdproof.models.params import ParamValue, show_value
+from herdproof.models.params import Param, ParamValue, clipped, show_value
 from herdproof.models.registry import POLICIES, resolve
 from herdproof.properties import Kind, Property, property_named
 from herdproof.traces.replay import replay
@@ -120,8 +125,8 @@ def instance(name: str, overrides: Mapping[str, object] | None = None, *,
         if not pname:
             continue
         if pname not in by_name:
-            raise UnknownParameter(f"{policy} has no parameter `{pname}` to make symbolic; its "
-                                   f"parameters are: {', '.join(by_name)}")
+            raise UnknownParameter(f"{policy} has no parameter `{clipped(pname)}` to make "
+                                   f"symbolic; its parameters are: {', '.join(by_name)}")
         spec_param = by_name[pname]
         if not spec_param.timing:
             timing = ", ".join(p.name for p in spec.params if p.timing)
@@ -150,12 +155,16 @@ def parse_assumption(text: str, params: Mapping[str, ParamValue],
     Names are parameters: symbolic ones stand for their variable, the others for their value.
     Chains (``1 <= rebuild <= ex``) are allowed; products need a constant factor.
     """
+    _check_assumption_text(text)
     refuse = AssumptionError(f"assumption {text!r} is not a linear (in)equality over "
                              "parameters, e.g. \"ex >= rebuild\" or \"2*ex > rebuild + 1\"")
     try:
         tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise refuse from None
+    if _depth(tree) > MAX_ASSUMPTION_DEPTH:
+        raise AssumptionError(f"assumption {clipped(text)!r} is nested too deeply (more than "
+                              f"{MAX_ASSUMPTION_DEPTH} levels of signs, brackets and operators)")
     if not isinstance(tree, ast.Compare) or not all(type(op) in _COMPARE for op in tree.ops):
         raise refuse
 
@@ -187,6 +196,42 @@ def parse_assumption(text: str, params: Mapping[str, ParamValue],
              else _flip(sides[i], op, sides[i + 1])
              for i, op in enumerate(tree.ops)]
     return z3.And(*[_as_bool(p) for p in parts])
+
+
+# What an assumption may be written with: ASCII names and decimal digits, spaces, + - * and
+# comparisons, brackets. Anything else (full-width letters, which Python would fold into ASCII
+# names; `1_0`; hex) is refused before parsing, as is a text too long or too deeply nested.
+MAX_ASSUMPTION_LENGTH = 200
+MAX_ASSUMPTION_DEPTH = 32
+_ASSUMPTION_CHARS = re.compile(r"[A-Za-z0-9_ +\-*<>=!()]*", re.ASCII)
+_ASSUMPTION_WORD = re.compile(r"[A-Za-z0-9_]+", re.ASCII)
+_NAME_OR_NUMBER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9]{1,18}", re.ASCII)
+
+
+def _check_assumption_text(text: str) -> None:
+    if len(text) > MAX_ASSUMPTION_LENGTH:
+        raise AssumptionError(f"assumption {clipped(text)!r} is too long ({len(text):,} "
+                              f"characters; at most {MAX_ASSUMPTION_LENGTH})")
+    if not _ASSUMPTION_CHARS.fullmatch(text):
+        bad = next(c for c in text if not _ASSUMPTION_CHARS.fullmatch(c))
+        raise AssumptionError(f"assumption {text!r} contains {bad!r}: write it with ASCII "
+                              "parameter names, digits 0-9, spaces, + - *, comparisons and "
+                              "brackets, e.g. \"ex >= rebuild + 1\"")
+    for word in _ASSUMPTION_WORD.findall(text):
+        if not _NAME_OR_NUMBER.fullmatch(word):
+            raise AssumptionError(f"assumption {text!r} contains `{word}`, which is neither a "
+                                  "parameter name nor a plain decimal number (digits 0-9, at "
+                                  "most 18)")
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply ``tree`` nests (counted without recursion, so any depth is safe)."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _flip(left: Any, op: ast.cmpop, right: Any) -> Any:
@@ -239,6 +284,125 @@ def _solver() -> Any:
     return z3.SolverFor("QF_LIA")
 
 
+# -- limits ------------------------------------------------------------------------------------
+
+class OutOfTime(Exception):
+    """A time limit of :func:`limits` ran out; :func:`prove` and :func:`check` turn it into
+    ``unknown`` with what was reached."""
+
+
+@dataclass
+class Limits:
+    """The time budget in force (see :func:`limits`) and how far the current proof got."""
+
+    deadline: float | None = None  # a time.perf_counter() value
+    query_seconds: float | None = None
+    name: str = "time limit"
+    reached: str = "setting up"
+    ctrl_c: list[bool] = field(default_factory=list)  # Ctrl-C noted, not yet raised
+
+
+_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("herdproof_smt_limits")
+
+
+def _current() -> Limits:
+    bound = _LIMITS.get(None)
+    if bound is None:
+        bound = Limits()
+        _LIMITS.set(bound)
+    return bound
+
+
+@contextmanager
+def limits(max_seconds: float | None = None,
+           query_seconds: float | None = None) -> Iterator[Limits]:
+    """Bound every solver query made inside: each gets at most ``query_seconds`` and all of
+    them together (with the Python work of building the encoding) ``max_seconds``. Nested
+    limits keep the tighter bound. A query or the whole search that runs out raises
+    :class:`OutOfTime`, which :func:`prove` and :func:`check` report as ``unknown``.
+
+    Ctrl-C during a query (z3 answers ``unknown``, "interrupted from keyboard") is raised as
+    ``KeyboardInterrupt``, as anywhere else."""
+    outer = _current()
+    now = time.perf_counter()
+    deadline, name = outer.deadline, outer.name
+    if max_seconds is not None and (deadline is None or now + max_seconds < deadline):
+        deadline, name = now + max_seconds, f"time limit {max_seconds:g}s"
+    queries = [q for q in (outer.query_seconds, query_seconds) if q is not None]
+    token = _LIMITS.set(Limits(deadline, min(queries) if queries else None, name,
+                               ctrl_c=outer.ctrl_c))
+    try:
+        with _ctrl_c_at_safe_points(_LIMITS.get().ctrl_c):
+            yield _LIMITS.get()
+    finally:
+        _LIMITS.reset(token)
+
+
+@contextmanager
+def _ctrl_c_at_safe_points(pending: list[bool]) -> Iterator[None]:
+    """Ctrl-C inside is noted and raised as ``KeyboardInterrupt`` at the next :func:`_spend` or
+    solver query, never in the middle of building a z3 term (a half-built one complains from
+    its ``__del__`` with a traceback on stderr). A second Ctrl-C raises at once. Only where
+    Python's own handler is in force, in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield  # not ours to change (or already deferred by an outer limits())
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        if pending:
+            raise KeyboardInterrupt
+        pending.append(True)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if pending:
+            pending.clear()
+            raise KeyboardInterrupt
+
+
+def _spend(reached: str) -> None:
+    """Note how far the search got, and stop it if its time is up or Ctrl-C was pressed."""
+    bound = _current()
+    bound.reached = reached
+    if bound.ctrl_c:
+        bound.ctrl_c.clear()
+        raise KeyboardInterrupt
+    if bound.deadline is not None and time.perf_counter() > bound.deadline:
+        raise OutOfTime(f"{bound.name} reached")
+
+
+def _check(solver: Any) -> Any:
+    """``solver.check()`` within the limits in force."""
+    bound = _current()
+    timeout = bound.query_seconds
+    if bound.deadline is not None:
+        left = bound.deadline - time.perf_counter()
+        if left <= 0:
+            raise OutOfTime(f"{bound.name} reached")
+        timeout = left if timeout is None else min(timeout, left)
+    if timeout is not None:
+        solver.set("timeout", max(1, int(timeout * 1000)))
+    answer = solver.check()
+    if bound.ctrl_c:
+        bound.ctrl_c.clear()
+        raise KeyboardInterrupt
+    if answer == z3.unknown:
+        reason = solver.reason_unknown()
+        if "interrupted" in reason:  # z3 takes Ctrl-C itself and answers unknown
+            raise KeyboardInterrupt
+        if "timeout" in reason or "canceled" in reason:
+            if bound.query_seconds is None or (
+                    bound.deadline is not None
+                    and time.perf_counter() >= bound.deadline - 0.05):
+                raise OutOfTime(f"{bound.name} reached")
+            raise OutOfTime(f"solver timeout {bound.query_seconds:g}s reached on one query")
+    return answer
+
+
 def _as_bool(value: Any) -> Any:
     return value if z3.is_expr(value) else z3.BoolVal(bool(value))
 
@@ -274,10 +438,12 @@ class Unrolling:
         while len(self.took) <= i:
             self.took.append([])
         self.took[i] = flags
-        implications = [
-            z3.Implies(flag, z3.And(_as_bool(self.model.enabled(source, action)),
-                                    _as_bool(eq(target, self.model.apply(source, action)))))
-            for action, flag in zip(self.actions, flags, strict=True)]
+        implications = []
+        for n, (action, flag) in enumerate(zip(self.actions, flags, strict=True)):
+            _spend(f"encoding step {i} (action {n + 1} of {len(self.actions)})")
+            implications.append(z3.Implies(flag, z3.And(
+                _as_bool(self.model.enabled(source, action)),
+                _as_bool(eq(target, self.model.apply(source, action))))))
         return z3.And(z3.Or(*flags), z3.AtMost(*flags, 1), *implications)
 
     def holds(self, prop: Property, i: int) -> Any:
@@ -341,7 +507,9 @@ def _bmc(inst: Instance, prop: Property, max_depth: int) -> Bmc:
         goal = unrolling.holds(prop, depth)
         solver.push()
         solver.add(goal if prop.kind is Kind.SOMETIMES else z3.Not(goal))
-        answer = solver.check()
+        _spend(f"bounded model checking at depth {depth} (none up to depth {depth - 1})"
+               if depth else "bounded model checking at depth 0")
+        answer = _check(solver)
         if answer == z3.sat:
             trace = _trace(inst, unrolling, solver.model(), depth, prop)
             return Bmc(True, depth, trace, time.perf_counter() - started)
@@ -390,6 +558,7 @@ class Proof:
     detail: str = ""
     property: str = ""
     instance: str = ""
+    interrupted: bool = False  # Ctrl-C stopped it (``unknown``, the detail says where)
 
     def to_json(self) -> dict[str, Any]:
         from herdproof.traces.jsonio import trace_to_dict
@@ -431,13 +600,15 @@ def _valid(solver: Any, negation: Any) -> bool:
     """True if ``negation`` is unsatisfiable together with what ``solver`` already holds."""
     solver.push()
     solver.add(negation)
-    answer = solver.check()
+    _spend("Houdini (filtering the candidate invariants)")
+    answer = _check(solver)
     solver.pop()
     return bool(answer == z3.unsat)
 
 
 def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
-          bmc_depth: int | None = None) -> Proof:
+          bmc_depth: int | None = None, max_seconds: float | None = None,
+          query_seconds: float | None = None) -> Proof:
     """Prove an ``ALWAYS`` property for every depth (and every value of the symbols).
 
     1. Houdini: the policy's candidate invariants, and the property itself, are filtered to the
@@ -448,16 +619,37 @@ def prove(inst: Instance, prop: Property | str, *, max_k: int = DEFAULT_MAX_K,
        invariants; if every k fails the verdict is ``unknown`` and the detail says whether the
        counterexample to induction starts in a reachable state (checked with the explicit
        engine on the concrete instance the solver chose).
+
+    ``max_seconds`` bounds the whole proof and ``query_seconds`` each solver query (see
+    :func:`limits`); running out, or Ctrl-C, gives ``unknown`` with the step reached in the
+    detail (and ``interrupted`` set for Ctrl-C).
     """
     prop = property_named(prop) if isinstance(prop, str) else prop
     started = time.perf_counter()
+    with limits(max_seconds, query_seconds) as bound:
+        try:
+            return _prove(inst, prop, max_k, bmc_depth, started)
+        except (OutOfTime, KeyboardInterrupt) as stop:
+            seconds = time.perf_counter() - started
+            interrupted = isinstance(stop, KeyboardInterrupt)
+            why = "interrupted" if interrupted else str(stop)
+            return Proof(Verdict.UNKNOWN, "stopped", None, seconds,
+                         detail=f"{why} during {bound.reached} ({seconds:.1f}s)",
+                         property=prop.name, instance=inst.describe(),
+                         interrupted=interrupted)
+
+
+def _prove(inst: Instance, prop: Property, max_k: int, bmc_depth: int | None,
+           started: float) -> Proof:
     if prop.kind is not Kind.ALWAYS:
-        raise HerdproofError(f"{prop.name} is a {prop.kind.value} property; `prove` proves "
-                             "ALWAYS properties (use `check --engine smt` for the others)")
+        kind = prop.kind.value.upper()
+        raise HerdproofError(f"{prop.name} is {'an' if kind[0] in 'AEIOU' else 'a'} {kind} "
+                             "property; `prove` proves ALWAYS properties only (use `check "
+                             "--engine smt` for the others)")
     inst = monitored(inst, prop)
     if not prop.applies_to(inst.model.observe(inst.model.initial_states()[0])):
         raise HerdproofError(f"property {prop.name} does not apply to this configuration of "
-                             f"{inst.policy} (it needs {', '.join(prop.requires)})")
+                             f"{inst.policy} ({prop.needs()})")
     _check_assumptions(inst)
     goal = Invariant(prop.name, lambda s: prop.predicate(inst.model.observe(s)))
     survivors = houdini(inst, [goal, *inst.model.invariants()])
@@ -514,7 +706,8 @@ def _k_step(inst: Instance, goal: Invariant, invariants: Sequence[Invariant],
         for j in range(i + 1, k + 1):
             solver.add(z3.Not(_as_bool(eq(unrolling.state(i), unrolling.state(j)))))
     solver.add(z3.Not(_as_bool(goal.holds(unrolling.state(k)))))
-    if solver.check() != z3.sat:
+    _spend(f"k-induction at k={k}")
+    if _check(solver) != z3.sat:  # unsat: the step is proved (a limit raises OutOfTime)
         return None
     solution = solver.model()
     start = decode_state(unrolling.template, unrolling.state(0), solution)
@@ -529,20 +722,26 @@ def _classify(inst: Instance, prop: Property, cti: tuple[Any, dict[str, ParamVal
     from herdproof.models.registry import build
 
     start, params = cti
-    exploration = explore(prop.prepare(build(inst.policy, params)), max_states=limit)
-    if start in exploration.graph:
+    _spend("classifying the counterexample to induction")
+    exploration = explore(prop.prepare(build(inst.policy, params)), max_states=limit,
+                          deadline=_current().deadline)
+    if exploration.interrupted:
+        raise KeyboardInterrupt
+    if start in exploration.index:
         return ("the counterexample to induction starts in a reachable state: a violation "
                 "deeper than the bound exists")
     if exploration.complete:
         return ("the counterexample to induction starts in an unreachable state: the policy's "
                 "invariants need strengthening")
-    return "the counterexample to induction could not be classified within the state limit"
+    return ("the counterexample to induction could not be classified within the state or "
+            "time limit")
 
 
 def _check_assumptions(inst: Instance) -> None:
     solver = _solver()
     solver.add(*inst.assumptions)
-    if solver.check() == z3.unsat:
+    _spend("checking the assumptions")
+    if _check(solver) == z3.unsat:
         raise AssumptionError("the assumptions contradict each other or the parameters' ranges: "
                               "no value satisfies them all")
 
@@ -550,91 +749,248 @@ def _check_assumptions(inst: Instance) -> None:
 # -- checks, as the other engines answer them --------------------------------------------------
 
 def check(inst: Instance, properties: Iterable[str | Property], *, max_k: int = DEFAULT_MAX_K,
-          bmc_depth: int | None = None) -> list[Result]:
+          bmc_depth: int | None = None, max_seconds: float | None = None,
+          query_seconds: float | None = None) -> list[Result]:
     """Verdicts in the shape every engine returns.
 
     ``ALWAYS``: :func:`prove` (induction, or a shortest BMC counterexample). ``SOMETIMES``: a
     BMC search for a witness up to ``bmc_depth`` (default ``DEFAULT_BMC_DEPTH``).
     ``EVENTUALLY``: ``unknown`` (progress is not encoded for the solver; the explicit engine
-    decides it).
+    decides it). ``max_seconds`` bounds the whole call and ``query_seconds`` each solver query
+    (:func:`limits`); a property a limit or Ctrl-C left open is ``unknown``, the detail says
+    where the search was.
     """
     depth = bmc_depth if bmc_depth is not None else DEFAULT_BMC_DEPTH
-    results = []
-    for item in properties:
-        prop = property_named(item) if isinstance(item, str) else item
-        started = time.perf_counter()
-        if prop.kind is Kind.ALWAYS:
-            proof = prove(inst, prop, max_k=max_k, bmc_depth=depth)
-            detail = proof.detail or (f"by {proof.method}, k={proof.k}"
-                                      if proof.verdict is Verdict.HOLDS else "")
-            results.append(Result(prop.name, ENGINE, proof.verdict, None,
-                                  time.perf_counter() - started, proof.trace, detail))
-        elif prop.kind is Kind.SOMETIMES:
-            found = bmc(inst, prop, depth)
-            verdict = Verdict.HOLDS if found.found else Verdict.UNKNOWN
-            detail = "" if found.found else f"no witness up to depth {found.depth}"
-            results.append(Result(prop.name, ENGINE, verdict, None,
-                                  time.perf_counter() - started, found.trace, detail))
-        else:
-            results.append(Result(prop.name, ENGINE, Verdict.UNKNOWN, None, 0.0, None,
-                                  "progress properties are not encoded for the solver; "
-                                  "use the explicit engine"))
+    results: list[Result] = []
+    with limits(max_seconds, query_seconds) as bound:
+        for item in properties:
+            prop = property_named(item) if isinstance(item, str) else item
+            results.append(_check_one(inst, prop, max_k, depth, bound,
+                                      stopped=bool(results) and results[-1].interrupted))
     return results
+
+
+def _check_one(inst: Instance, prop: Property, max_k: int, depth: int, bound: Limits,
+               stopped: bool) -> Result:
+    started = time.perf_counter()
+    if stopped:  # Ctrl-C: start no further search
+        return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, 0.0, None,
+                      "not checked: interrupted", interrupted=True)
+    if prop.kind is Kind.ALWAYS:
+        proof = prove(inst, prop, max_k=max_k, bmc_depth=depth)
+        detail = proof.detail or (f"by {proof.method}, k={proof.k}"
+                                  if proof.verdict is Verdict.HOLDS else "")
+        return Result(prop.name, ENGINE, proof.verdict, None, time.perf_counter() - started,
+                      proof.trace, detail, interrupted=proof.interrupted)
+    if prop.kind is Kind.SOMETIMES:
+        try:
+            found = bmc(inst, prop, depth)
+        except (OutOfTime, KeyboardInterrupt) as stop:
+            seconds = time.perf_counter() - started
+            interrupted = isinstance(stop, KeyboardInterrupt)
+            why = "interrupted" if interrupted else str(stop)
+            return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
+                          f"{why} during {bound.reached} ({seconds:.1f}s)",
+                          interrupted=interrupted)
+        verdict = Verdict.HOLDS if found.found else Verdict.UNKNOWN
+        detail = "" if found.found else f"no witness up to depth {found.depth}"
+        return Result(prop.name, ENGINE, verdict, None, time.perf_counter() - started,
+                      found.trace, detail)
+    return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, 0.0, None,
+                  "progress properties are not encoded for the solver; use the explicit "
+                  "engine")
 
 
 # -- synthesis ---------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Decision:
+    """How synthesis decided one candidate: the proof (or counterexample, or ``unknown``) and
+    the candidates ``low`` .. ``high`` that one answer covered."""
+
+    proof: Proof
+    low: int
+    high: int
+
+
 @dataclass
 class Synthesis:
-    """The smallest safe value of a parameter (or offset of a relation), with its proof and a
-    counterexample at the value just below."""
+    """Every candidate value of ``param`` from ``searched[0]`` to ``searched[1]`` (or, with
+    ``relative_to``, every offset ``c`` in ``param == relative_to + c``), each decided: proved
+    safe, or unsafe with a replayed counterexample, or ``unknown``. Safety need not grow with
+    the parameter; nothing here assumes it does.
+
+    Attributes
+    ----------
+    smallest_safe:
+        By value: the smallest value proved safe (``None`` if none was). By relation: the
+        smallest offset ``c`` with ``param >= relative_to + c`` proved safe for every value
+        (``relation``), which is also the start of the last run of safe offsets.
+    safe_from:
+        The smallest candidate from which every candidate up to the top of the range is safe;
+        ``smallest_safe`` when safety is monotone.
+    proof:
+        The proof at ``smallest_safe`` (by relation: of the relation).
+    counterexample:
+        The replayed trace at the candidate just below ``smallest_safe``, if it is unsafe.
+    counterexample_above:
+        When safety is not monotone: the trace at the first unsafe candidate above a safe one.
+    decisions:
+        Every candidate's answer; one proof over a range of values is shared by all of them.
+    queries:
+        The proofs attempted (one proof may cover a whole range of candidates).
+    """
 
     param: str
     smallest_safe: int | None
     proof: Proof | None
     counterexample: Trace | None
     relation: str | None = None
-    tried: list[tuple[int, str]] = field(default_factory=list)
+    relative_to: str | None = None
+    searched: tuple[int, int] = (0, -1)
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    counterexample_above: Trace | None = None
+    queries: int = 0
     seconds: float = 0.0
+
+    def _having(self, verdict: Verdict) -> list[int]:
+        return sorted(v for v, d in self.decisions.items() if d.proof.verdict is verdict)
+
+    @property
+    def safe(self) -> list[int]:
+        return self._having(Verdict.HOLDS)
+
+    @property
+    def unsafe(self) -> list[int]:
+        return self._having(Verdict.VIOLATED)
+
+    @property
+    def unknown(self) -> list[int]:
+        return self._having(Verdict.UNKNOWN)
+
+    @property
+    def tried(self) -> list[tuple[int, str]]:
+        """``(candidate, verdict)`` for every candidate, in order."""
+        return [(v, self.decisions[v].proof.verdict.value) for v in sorted(self.decisions)]
+
+    @property
+    def broken(self) -> tuple[int, int] | None:
+        """``(safe, unsafe)``: the first unsafe candidate above a safe one, and the largest safe
+        candidate below it; ``None`` if safety is monotone on the decided candidates."""
+        safe = self.safe
+        above = [u for u in self.unsafe if safe and u > safe[0]]
+        if not above:
+            return None
+        return max(s for s in safe if s < above[0]), above[0]
+
+    @property
+    def monotone(self) -> bool:
+        return self.broken is None
+
+    @property
+    def safe_from(self) -> int | None:
+        start = None
+        for value in range(self.searched[1], self.searched[0] - 1, -1):
+            decision = self.decisions.get(value)
+            if decision is None or decision.proof.verdict is not Verdict.HOLDS:
+                break
+            start = value
+        return start
+
+    @property
+    def settled(self) -> bool:
+        """``smallest_safe`` is certain: every candidate below it was shown unsafe (by relation:
+        the offset just below it, or it is the lowest searched)."""
+        if self.smallest_safe is None:
+            return False
+        below = range(self.searched[0], self.smallest_safe)
+        if self.relation is not None:
+            below = below[-1:]
+        return all(self.decisions[v].proof.verdict is Verdict.VIOLATED for v in below)
+
+    @property
+    def interrupted(self) -> bool:
+        return any(d.proof.interrupted for d in self.decisions.values()) or \
+            (self.proof is not None and self.proof.interrupted)
 
     def to_json(self) -> dict[str, Any]:
         from herdproof.traces.jsonio import trace_to_dict
 
-        return {"param": self.param, "smallest_safe": self.smallest_safe,
-                "relation": self.relation,
+        def trace(found: Trace | None) -> dict[str, Any] | None:
+            return trace_to_dict(found) if found is not None else None
+
+        return {"param": self.param, "relative_to": self.relative_to,
+                "smallest_safe": self.smallest_safe, "relation": self.relation,
+                "safe_from": self.safe_from, "monotone": self.monotone, "settled": self.settled,
+                "searched": list(self.searched),
+                "safe": [list(s) for s in spans(self.safe)],
+                "unsafe": [list(s) for s in spans(self.unsafe)],
+                "unknown": [list(s) for s in spans(self.unknown)],
                 "proof": self.proof.to_json() if self.proof is not None else None,
-                "counterexample": trace_to_dict(self.counterexample)
-                if self.counterexample is not None else None,
-                "tried": [{"value": v, "verdict": verdict} for v, verdict in self.tried],
-                "seconds": round(self.seconds, 4)}
+                "counterexample": trace(self.counterexample),
+                "counterexample_above": trace(self.counterexample_above),
+                "tried": [{"value": v, "verdict": d.proof.verdict.value,
+                           "method": d.proof.method, "k": d.proof.k,
+                           "steps": len(d.proof.trace) if d.proof.trace is not None else None,
+                           "covered": [d.low, d.high]}
+                          for v, d in sorted(self.decisions.items())],
+                "queries": self.queries, "seconds": round(self.seconds, 4)}
+
+
+def spans(values: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted integers as runs of consecutive ones: ``[1, 2, 4]`` -> ``[(1, 2), (4, 4)]``."""
+    runs: list[tuple[int, int]] = []
+    for value in sorted(values):
+        if runs and runs[-1][1] == value - 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
 
 
 def synthesise(name: str, overrides: Mapping[str, object] | None, param: str,
                prop: str, *, upper: int = 64, max_k: int = DEFAULT_MAX_K) -> Synthesis:
-    """The smallest value of ``param`` (from its minimum up to ``upper``) for which ``prop``
-    is proved, scanning upwards; the counterexample is the replayed trace at the value below.
+    """Decide ``prop`` at every value of the timing parameter ``param`` from its minimum up to
+    ``upper``, and report the smallest safe value, the set of safe values and whether safety
+    is monotone there (a lock that expires sooner can be safer: nothing is assumed).
+
+    A range of values is first tried as one proof with ``param`` symbolic; a counterexample
+    decides the value it shows and splits the range around it, an ``unknown`` halves it, down
+    to single values proved at their concrete value. So a safe tail costs one proof, and every
+    value still gets a proof or a replayed counterexample of its own.
 
     Examples
     --------
     >>> found = synthesise("lock-cad", {"nodes": 1, "per_node": 2, "rebuild": 5}, "ex", "ONE")
-    >>> found.smallest_safe, found.counterexample.params["ex"]
-    (5, 4)
+    >>> found.smallest_safe, found.counterexample.params["ex"], found.monotone
+    (5, 4, True)
     """
     started = time.perf_counter()
     policy, _ = resolve(name, overrides)
-    spec = {p.name: p for p in POLICIES[policy].params}
-    if param not in spec or spec[param].kind is not int:
-        raise InvalidParameter(f"`{param}` is not an integer parameter of {policy}")
-    lowest = spec[param].minimum or 0
-    result = Synthesis(param, None, None, None)
+    lowest = _searchable(policy, overrides, param, "--param").minimum or 0
+    wanted = _always_property(prop)
+    if upper < lowest:
+        raise InvalidParameter(f"--upper {upper} is below the smallest value of {param} "
+                               f"({lowest}): nothing to search")
+    result = Synthesis(param, None, None, None, searched=(lowest, upper))
 
-    def at(value: int) -> Proof:
-        candidate = instance(name, {**(overrides or {}), param: value})
-        return prove(candidate, prop, max_k=max_k, bmc_depth=default_depth(candidate))
+    def decide(low: int, high: int) -> Proof:
+        if low == high:
+            concrete = instance(name, {**(overrides or {}), param: low})
+            return _prove_deeper(concrete, wanted, max_k, default_depth(concrete))
+        return _prove_deeper(instance(name, overrides, symbolic=(param,),
+                                      assume=(f"{param} >= {low}", f"{param} <= {high}")),
+                             wanted, max_k)
 
-    safe, previous = _first_safe(range(lowest, upper + 1), at, result)
-    if safe is not None:
-        result.smallest_safe, result.counterexample = safe, previous
+    _scan(result, decide, lambda trace: int(trace.params[param]))
+    safe = result.safe
+    if safe:
+        result.smallest_safe = safe[0]
+        result.proof = result.decisions[safe[0]].proof
+        result.counterexample = _trace_at(result, safe[0] - 1)
+    broken = result.broken
+    if broken is not None:
+        result.counterexample_above = _trace_at(result, broken[1])
     result.seconds = time.perf_counter() - started
     return result
 
@@ -643,49 +999,141 @@ def synthesise_relation(name: str, overrides: Mapping[str, object] | None, param
                         relative_to: str, prop: str, *, offsets: range = range(-4, 5),
                         max_k: int = DEFAULT_MAX_K) -> Synthesis:
     """The smallest offset ``c`` such that ``prop`` holds for every value with
-    ``param >= relative_to + c`` (both symbolic), proved by induction, with a counterexample
-    at ``param == relative_to + c - 1``; reported as a relation such as ``ex >= rebuild``.
+    ``param >= relative_to + c`` (both symbolic), reported as a relation such as
+    ``ex >= rebuild``.
+
+    Every offset in ``offsets`` is decided on its own first (``param == relative_to + c`` for
+    all values of ``relative_to``, ranges of offsets tried as one proof as in
+    :func:`synthesise`), so safe offsets below an unsafe one are reported rather than
+    assumed away; then the relation from the start of the last run of safe offsets is proved
+    for every value, beyond the offsets searched too. The counterexample is the one at the
+    offset just below.
     """
     started = time.perf_counter()
+    policy, _ = resolve(name, overrides)
+    _searchable(policy, overrides, param, "--param")
+    if relative_to == param:
+        others = ", ".join(p.name for p in POLICIES[policy].params if p.timing and p.name != param)
+        raise InvalidParameter(f"--relative-to names `{param}`, the parameter being searched; "
+                               f"compare it with another timing parameter: {others}")
+    _searchable(policy, overrides, relative_to, "--relative-to")
+    wanted = _always_property(prop)
     symbols = (param, relative_to)
-    result = Synthesis(param, None, None, None)
+    result = Synthesis(param, None, None, None, relative_to=relative_to,
+                       searched=(offsets[0], offsets[-1]))
 
-    def at(offset: int) -> Proof:
-        bound = _relation(param, relative_to, offset)
-        return prove(instance(name, overrides, symbolic=symbols, assume=(bound,)), prop,
-                     max_k=max_k)
+    def decide(low: int, high: int) -> Proof:
+        bounds: tuple[str, ...]
+        if low == high:
+            bounds = (_relation(param, relative_to, low, "=="),)
+        else:
+            bounds = (_relation(param, relative_to, low, ">="),
+                      _relation(param, relative_to, high, "<="))
+        return _prove_deeper(instance(name, overrides, symbolic=symbols, assume=bounds), wanted,
+                             max_k)
 
-    safe, previous = _first_safe(offsets, at, result)
-    if safe is not None:
-        below = instance(name, overrides, symbolic=symbols,
-                         assume=(_relation(param, relative_to, safe - 1, "=="),))
-        found = bmc(below, prop, DEFAULT_BMC_DEPTH)
-        result.smallest_safe, result.relation = safe, _relation(param, relative_to, safe)
-        result.counterexample = found.trace if found.found else previous
+    _scan(result, decide, lambda trace: int(trace.params[param]) - int(trace.params[relative_to]))
+    start = result.safe_from
+    stopped = any(d.proof.method == "stopped" for d in result.decisions.values())
+    if start is not None and not stopped:  # after a limit or Ctrl-C, report what was decided
+        relation = _relation(param, relative_to, start)
+        result.proof = _prove_deeper(instance(name, overrides, symbolic=symbols,
+                                              assume=(relation,)), wanted, max_k)
+        result.queries += 1
+        if result.proof.verdict is Verdict.HOLDS:
+            result.smallest_safe, result.relation = start, relation
+            result.counterexample = _trace_at(result, start - 1)
+    broken = result.broken
+    if broken is not None:
+        result.counterexample_above = _trace_at(result, broken[1])
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _first_safe(candidates: Iterable[int], prove_at: Callable[[int], Proof],
-                result: Synthesis) -> tuple[int | None, Trace | None]:
-    """Prove each candidate in order, recording every verdict in ``result.tried``, and stop at
-    the first proof that is not a violation (kept in ``result.proof``). Returns the candidate
-    that holds (``None`` if none did, or the solver could not decide) and the counterexample
-    of the candidate just before it."""
-    previous: Trace | None = None
-    for value in candidates:
-        proof = prove_at(value)
-        result.tried.append((value, proof.verdict.value))
-        if proof.verdict is not Verdict.VIOLATED:
-            result.proof = proof
-            return (value if proof.verdict is Verdict.HOLDS else None), previous
-        previous = proof.trace
-    return None, previous
+def _searchable(policy: str, overrides: Mapping[str, object] | None, name: str,
+                option: str) -> Param:
+    """The parameter ``name`` if synthesis can search it: a timing parameter of ``policy`` that
+    ``overrides`` does not fix. ``option`` says where it was named, for the message."""
+    params = POLICIES[policy].params
+    timing = ", ".join(p.name for p in params if p.timing)
+    found = next((p for p in params if p.name == name), None)
+    if found is None:
+        raise UnknownParameter(f"{policy} has no parameter `{clipped(name)}` ({option}); "
+                               f"synth searches its timing parameters: {timing}")
+    if not found.timing:
+        raise InvalidParameter(f"{option} {name}: synth searches timing parameters only "
+                               f"({timing}); `{name}` shapes the model, set it with -p")
+    if overrides and name in overrides:
+        raise InvalidParameter(f"`{name}` is searched by synth ({option} {name}), so it cannot "
+                               f"also be fixed with -p {name}=...; drop one of them")
+    return found
+
+
+def _always_property(name: str) -> Property:
+    prop = property_named(name)
+    if prop.kind is not Kind.ALWAYS:
+        kind = prop.kind.value.upper()
+        raise HerdproofError(f"{prop.name} is {'an' if kind[0] in 'AEIOU' else 'a'} {kind} "
+                             "property; synth looks for the values at which an ALWAYS property "
+                             "(e.g. ONE, NOFOREIGN) is proved")
+    return prop
+
+
+def _prove_deeper(inst: Instance, prop: Property, max_k: int,
+                  deeper: int | None = None) -> Proof:
+    """:func:`prove` with bounded model checking to ``max_k`` (cheap, and deep enough for
+    k-induction up to ``max_k``); if that leaves the answer ``unknown``, again with BMC to
+    ``deeper`` if given (for a concrete value, :func:`default_depth`: long enough for its
+    timers to run out, so a deeper counterexample is found)."""
+    proof = prove(inst, prop, max_k=max_k, bmc_depth=max_k)
+    if deeper is None or deeper <= max_k or proof.verdict is not Verdict.UNKNOWN or \
+            proof.method == "stopped":
+        return proof
+    return prove(inst, prop, max_k=max_k, bmc_depth=deeper)
+
+
+def _scan(result: Synthesis, decide: Callable[[int, int], Proof],
+          value_of: Callable[[Trace], int]) -> None:
+    """Decide every candidate in ``result.searched`` into ``result.decisions``.
+
+    ``decide(low, high)`` proves the property for all candidates ``low`` .. ``high`` at once. A
+    proof decides them all; a counterexample decides the candidate it shows (``value_of``,
+    for which it is also a shortest one) and the rest of the range is split around it; an
+    ``unknown`` range is halved until single candidates remain. A limit or Ctrl-C (a proof
+    ``stopped``) leaves the candidates not yet decided ``unknown`` and ends the scan.
+    """
+    pending = [result.searched]
+    while pending:
+        low, high = pending.pop()
+        proof = decide(low, high)
+        result.queries += 1
+        if proof.method == "stopped":
+            for first, last in [(low, high), *pending]:
+                result.decisions.update({v: Decision(proof, first, last)
+                                         for v in range(first, last + 1)})
+            return
+        if proof.verdict is Verdict.HOLDS or low == high:
+            result.decisions.update({v: Decision(proof, low, high) for v in range(low, high + 1)})
+            continue
+        if proof.verdict is Verdict.VIOLATED and proof.trace is not None:
+            shown = value_of(proof.trace)
+            if not low <= shown <= high:
+                raise EncodingError(f"a counterexample for {result.param} in {low}..{high} "
+                                    f"was found at {shown}")
+            result.decisions[shown] = Decision(proof, shown, shown)
+            parts = [(low, shown - 1), (shown + 1, high)]
+        else:
+            middle = (low + high) // 2
+            parts = [(low, middle), (middle + 1, high)]
+        pending.extend(part for part in reversed(parts) if part[0] <= part[1])
+
+
+def _trace_at(result: Synthesis, value: int) -> Trace | None:
+    decision = result.decisions.get(value)
+    return decision.proof.trace if decision is not None else None
 
 
 def _relation(param: str, other: str, offset: int, op: str = ">=") -> str:
     if offset == 0:
         return f"{param} {op} {other}"
     return f"{param} {op} {other} {'+' if offset > 0 else '-'} {abs(offset)}"
-
-

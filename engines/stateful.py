@@ -21,6 +21,10 @@ at the model's speed; Hypothesis's own shrinker, which re-runs the whole machine
 and costs seconds to minutes, is used too when asked (``hypothesis_shrink=True``). The
 machine's ``TestCase`` attribute makes it a ``unittest`` test for the suite.
 
+Runs are seeded (``seed``, default ``DEFAULT_SEED``): the same seed gives the same runs and the
+same answer. ``max_seconds`` and ``max_states`` (steps taken, over all runs) stop a search
+cleanly with ``unknown``, as does Ctrl-C.
+
 Examples
 --------
 >>> from herdproof.models.registry import build
@@ -32,20 +36,23 @@ Examples
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import seed as use_seed
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    get_state_machine_test,
     initialize,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 
 from herdproof.engines.result import Result, Verdict
@@ -65,6 +72,7 @@ from herdproof.traces.trace import Trace
 ENGINE = "stateful"
 DEFAULT_EXAMPLES = 200
 DEFAULT_STEPS = 60
+DEFAULT_SEED = 0
 # Per run, actors' arrivals are held back by up to one of these many ticks.
 DELAY_SPREADS = (0, 1, 2, 3, 4, 6, 8, 12, 16)
 
@@ -77,10 +85,33 @@ class PropertyViolation(AssertionError):
         self.trace = trace
 
 
+class OutOfBudget(KeyboardInterrupt):
+    """Raised inside a run when the search's time or step budget is spent.
+
+    A kind of ``KeyboardInterrupt``, the one exception Hypothesis lets through at once without
+    recording the run: anything else (even a ``BaseException``) is taken for a failure, or for
+    the run ending early, which Hypothesis may then report as flaky data generation."""
+
+
 class CountingMachine(RuleBasedStateMachine):
-    """A state machine class that counts how many runs Hypothesis made of it."""
+    """A state machine class that counts how many runs Hypothesis made of it, and the steps
+    taken in all of them, and stops the search (:class:`OutOfBudget`) at ``deadline`` (a
+    ``time.perf_counter()`` value) or after ``max_steps_total`` steps."""
 
     runs: ClassVar[int] = 0
+    steps: ClassVar[int] = 0
+    deadline: ClassVar[float | None] = None
+    max_steps_total: ClassVar[int | None] = None
+    found: ClassVar[bool] = False  # a run broke a property: let Hypothesis report it
+
+    @classmethod
+    def spend(cls) -> None:
+        if cls.found:
+            return
+        if cls.deadline is not None and time.perf_counter() > cls.deadline:
+            raise OutOfBudget("time")
+        if cls.max_steps_total is not None and cls.steps >= cls.max_steps_total:
+            raise OutOfBudget("steps")
 
 
 def machine_for(model: TransitionSystem[Any, Any],
@@ -102,6 +133,7 @@ def machine_for(model: TransitionSystem[Any, Any],
 
         def __init__(self) -> None:
             super().__init__()
+            type(self).spend()
             type(self).runs += 1
             self.initial = 0
             self.state = initials[0]
@@ -126,6 +158,8 @@ def machine_for(model: TransitionSystem[Any, Any],
                 return  # the model's horizon stopped the clock: the run can only stand still
             due = [a for a in enabled if self.delays.get(actor_of(a), 0) <= self.ticks]
             action = data.draw(st.sampled_from(due or enabled), label="action")
+            type(self).spend()
+            type(self).steps += 1
             self.state = model.apply(self.state, action)
             check_domain(model, self.state, after=action)
             self.actions.append(action)
@@ -153,6 +187,7 @@ def machine_for(model: TransitionSystem[Any, Any],
         def _violation(self, prop: Property, what: str) -> PropertyViolation:
             trace = Trace(model.name, dict(model.params), tuple(self.actions),
                           property=prop.name, engine=ENGINE, initial=self.initial)
+            type(self).found = True
             return PropertyViolation(trace, f"{prop.name} {what} after {len(self.actions)} steps")
 
     ModelMachine.__name__ = ModelMachine.__qualname__ = f"{_identifier(model.name)}Machine"
@@ -161,12 +196,14 @@ def machine_for(model: TransitionSystem[Any, Any],
 
 def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
           max_examples: int = DEFAULT_EXAMPLES, max_steps: int = DEFAULT_STEPS,
-          derandomize: bool = True, hypothesis_shrink: bool = False) -> list[Result]:
+          seed: int | None = DEFAULT_SEED, hypothesis_shrink: bool = False,
+          max_seconds: float | None = None, max_states: int | None = None) -> list[Result]:
     """Search for violations of each property with Hypothesis, one search per property.
 
     A found violation is ``violated`` with the shrunk trace; a ``SOMETIMES`` property whose
     witness is found ``holds``; otherwise the verdict is ``unknown`` and the detail says how
-    many runs were tried (testing cannot prove that a property holds).
+    many runs were tried (testing cannot prove that a property holds). The detail names the
+    seed, which reproduces the answer.
 
     Parameters
     ----------
@@ -174,50 +211,86 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
         Runs per property (Hypothesis's ``max_examples``).
     max_steps:
         Actions per run (Hypothesis's ``stateful_step_count``).
-    derandomize:
-        Use a fixed seed derived from the test, so the same question gets the same answer.
+    seed:
+        Hypothesis's random seed: the same seed, the same runs, the same answer. ``None``
+        draws a fresh one (and the detail names it).
     hypothesis_shrink:
         Also run Hypothesis's shrink phase before herdproof's minimiser (slow, rarely shorter).
+    max_seconds, max_states:
+        Stop cleanly after this many seconds for the whole call, or this many steps (states
+        visited) in the runs for one property: the properties not yet decided are ``unknown``
+        with the runs and steps reached. Ctrl-C stops the same way, with ``interrupted`` set.
     """
-    results = []
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+    deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
+    budget = _Budget(seed, deadline, max_seconds, max_states)
+    results: list[Result] = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
         checked = prop.prepare(model)
         if not prop.applies_to_model(model):
             raise HerdproofError(f"property {prop.name} does not apply to this configuration "
                                  f"of {model.name} (it needs {', '.join(prop.requires)})")
-        results.append(_search(checked, prop, max_examples, max_steps, derandomize,
-                               hypothesis_shrink))
+        if results and results[-1].interrupted:  # Ctrl-C: start no further search
+            results.append(Result(prop.name, ENGINE, Verdict.UNKNOWN, None, 0.0, None,
+                                  "not checked: interrupted", interrupted=True))
+            continue
+        results.append(_search(checked, prop, max_examples, max_steps, hypothesis_shrink,
+                               budget))
     return results
 
 
+@dataclass(frozen=True)
+class _Budget:
+    seed: int
+    deadline: float | None
+    max_seconds: float | None
+    max_states: int | None
+
+
 def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int,
-            max_steps: int, derandomize: bool, hypothesis_shrink: bool) -> Result:
+            max_steps: int, hypothesis_shrink: bool, budget: _Budget) -> Result:
     machine = machine_for(model, [prop])
+    machine.deadline, machine.max_steps_total = budget.deadline, budget.max_states
     phases = list(Phase) if hypothesis_shrink else [p for p in Phase if p is not Phase.shrink]
     config = settings(max_examples=max_examples, stateful_step_count=max_steps,
-                      derandomize=derandomize, database=None, deadline=None, phases=phases,
+                      derandomize=False, database=None, deadline=None, phases=phases,
                       suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
                       print_blob=False)
+    test = use_seed(budget.seed)(get_state_machine_test(machine, settings=config))
     started = time.perf_counter()
+    what = "witness" if prop.kind is Kind.SOMETIMES else "violation"
     try:
-        run_state_machine_as_test(machine, settings=config)
+        test()
     except PropertyViolation as found:
         shrunk = minimise(found.trace, model)
         seconds = time.perf_counter() - started
         verdict = Verdict.HOLDS if prop.kind is Kind.SOMETIMES else Verdict.VIOLATED
-        what = "witness" if prop.kind is Kind.SOMETIMES else "violation"
         note = (f"{what} found in {machine.runs} runs; shrunk from {len(found.trace)} "
                 f"to {len(shrunk)} steps")
         trace = Trace(shrunk.policy, shrunk.params, shrunk.actions, property=prop.name,
                       engine=ENGINE, initial=shrunk.initial, note=note)
-        return Result(prop.name, ENGINE, verdict, None, seconds, trace)
+        return Result(prop.name, ENGINE, verdict, None, seconds, trace,
+                      f"{what} found in {machine.runs} runs (seed {budget.seed})")
+    except KeyboardInterrupt as stop:  # Ctrl-C, or OutOfBudget
+        seconds = time.perf_counter() - started
+        if not isinstance(stop, OutOfBudget):
+            why = "interrupted"
+        elif str(stop) == "time":
+            why = f"time limit {budget.max_seconds:g}s reached"
+        else:
+            why = f"step limit {budget.max_states} reached"
+        return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
+                      f"{why} after {machine.runs} runs ({machine.steps} steps, "
+                      f"{seconds:.1f}s); no {what} found (seed {budget.seed})",
+                      interrupted=not isinstance(stop, OutOfBudget))
     except HypothesisException as exc:
         raise HerdproofError(f"the stateful engine could not run: {exc}") from exc
     seconds = time.perf_counter() - started
-    what = "witness found" if prop.kind is Kind.SOMETIMES else "violation found"
     return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
-                  f"no {what} in {machine.runs} runs of up to {max_steps} steps")
+                  f"no {what} found in {machine.runs} runs of up to {max_steps} steps "
+                  f"(seed {budget.seed})")
 
 
 def _identifier(name: str) -> str:

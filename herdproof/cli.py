@@ -3,15 +3,19 @@
 Human output by default, ``--json`` for scripts. Exit codes: 0 every checked property holds
 (or, for a ``SOMETIMES`` property, is witnessed); 1 some property is violated (or a replayed
 trace no longer reproduces); 2 bad input (one sentence on stderr, never a traceback); 3 no
-violation, but some verdict is ``unknown`` because a limit stopped the engine.
+violation, but some verdict is ``unknown`` because a limit stopped the engine; 130 interrupted
+(Ctrl-C: what was found so far is printed, never a traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,8 +23,9 @@ from herdproof import __version__
 from herdproof.engines import explicit, smt, stateful
 from herdproof.engines.result import Result, Verdict
 from herdproof.extras import EXTRAS, require
+from herdproof.models.environment import check_crash_switches
 from herdproof.models.errors import HerdproofError, InvalidParameter
-from herdproof.models.params import show_value
+from herdproof.models.params import clipped, show_value, shown
 from herdproof.models.registry import POLICIES, PRESETS, build, resolve
 from herdproof.properties import (
     DEFAULT_PROPERTIES,
@@ -33,6 +38,11 @@ from herdproof.traces.formats import FORMATS, render
 
 ENGINES = ("explicit", "stateful", "smt", "all")
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_DISAGREE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+# Limits when none is given: far above every documented example (they take seconds), low
+# enough that a mistyped -p nodes=100 stops by itself with `unknown` and says so.
+DEFAULT_MAX_STATES = 2_000_000  # explicit engine (check, max)
+DEFAULT_MAX_SECONDS = 600.0  # check (each engine), max, prove, synth
 
 
 class UsageError(HerdproofError):
@@ -44,15 +54,61 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+# Numeric options are read strictly: ASCII digits only (`٣`, `1_0` and `nan` are refused, which
+# Python's int() and float() would accept), within the range that means something.
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?([0-9]{1,18}(\.[0-9]{0,18})?|\.[0-9]{1,18})(e[+-]?[0-9]{1,3})?",
+                      re.ASCII | re.IGNORECASE)
+MAX_SOLVER_DEPTH = 1000  # --depth and --max-k: z3 unrolls one copy of the model per step
+SYNTH_UPPER, MAX_SYNTH_UPPER = 64, 1000  # synth --upper: every value up to it is decided
+
+
+def _whole(option: str, lowest: int | None = None,
+           highest: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer written with the digits 0-9, from ``lowest`` to ``highest``
+    (the error names ``option``)."""
+    def parse(text: str) -> int:
+        if not _WHOLE.fullmatch(text.strip()):
+            raise UsageError(f"{option} takes an integer written with the digits 0-9 "
+                             f"(at most 18 of them), not {shown(text)}")
+        value = int(text)
+        if lowest is not None and value < lowest:
+            raise UsageError(f"{option} must be at least {lowest}, got {value}")
+        if highest is not None and value > highest:
+            raise UsageError(f"{option} must be at most {highest:,}, got {value:,}")
+        return value
+    return parse
+
+
+def _decimal(option: str, positive: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite decimal number such as ``2``, ``0.5`` or ``1e3``."""
+    def parse(text: str) -> float:
+        value = float(text) if _DECIMAL.fullmatch(text.strip()) else math.nan
+        if not math.isfinite(value):
+            raise UsageError(f"{option} takes a finite number such as 2, 0.5 or 1e3, "
+                             f"not {shown(text)}")
+        if positive and not value > 0:
+            raise UsageError(f"{option} must be positive, got {text.strip()}")
+        return value
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
-        code: int = args.run(args)
+        with _solver_limits(args):
+            code: int = args.run(args)
     except HerdproofError as exc:
         print(f"herdproof: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # the engines report their own; this is Ctrl-C anywhere else
+        print("herdproof: interrupted (Ctrl-C)", flush=True)
+        return EXIT_INTERRUPTED
+    except smt.OutOfTime as exc:  # a limit outside the engines' own reporting (synth's last step)
+        print(f"herdproof: {exc}; stopped before anything could be reported", flush=True)
+        return EXIT_UNKNOWN
     except BrokenPipeError:
         return EXIT_OK
     except OSError as exc:  # e.g. --trace-dir or --dot naming a path that cannot be written
@@ -79,12 +135,17 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--engine", choices=ENGINES, default="explicit")
     check.add_argument("--trace-dir", type=Path,
                        help="write each trace found here as JSON, ITF (.itf.json) and HTML")
-    check.add_argument("--examples", type=int, default=stateful.DEFAULT_EXAMPLES,
-                       help="stateful engine: runs per property")
-    check.add_argument("--steps", type=int, default=stateful.DEFAULT_STEPS,
+    check.add_argument("--examples", type=_whole("--examples", 1),
+                       default=stateful.DEFAULT_EXAMPLES, help="stateful engine: runs per property")
+    check.add_argument("--steps", type=_whole("--steps", 1), default=stateful.DEFAULT_STEPS,
                        help="stateful engine: actions per run")
     check.add_argument("--hypothesis-shrink", action="store_true",
                        help="stateful engine: also use Hypothesis's (slow) shrinker")
+    check.add_argument("--seed", type=_whole("--seed", 0, 2**32 - 1),
+                       default=stateful.DEFAULT_SEED,
+                       help="stateful engine: Hypothesis's random seed (default "
+                            f"{stateful.DEFAULT_SEED}); the same seed gives the same runs, "
+                            "and the verdict's detail names it")
     check.add_argument("--dot", type=Path, help="explicit engine: write the state graph as DOT")
     _add_solver_arguments(check)
     check.set_defaults(run=_cmd_check)
@@ -97,13 +158,15 @@ def _build_parser() -> argparse.ArgumentParser:
     synthesis = commands.add_parser("synth", help="the smallest safe value of a parameter (Z3)")
     _add_symbolic_arguments(synthesis)
     synthesis.add_argument("--param", required=True, dest="target", metavar="NAME",
-                           help="the parameter to minimise, e.g. ex")
+                           help="the timing parameter to search, e.g. ex")
     synthesis.add_argument("--relative-to", metavar="NAME",
-                           help="find the smallest c with NAME2 >= this + c for all values "
+                           help="find the smallest c with PARAM >= NAME + c for all values "
                                 "(both symbolic), e.g. --param ex --relative-to rebuild")
     synthesis.add_argument("--property", required=True, metavar="P", help="an ALWAYS property")
-    synthesis.add_argument("--upper", type=int, default=64,
-                           help="largest value to try (default 64)")
+    synthesis.add_argument("--upper", type=_whole("--upper", 0, MAX_SYNTH_UPPER),
+                           help=f"largest value of --param to check (default {SYNTH_UPPER}, at "
+                                f"most {MAX_SYNTH_UPPER}); every value from the parameter's "
+                                "minimum up to it is decided")
     synthesis.set_defaults(run=_cmd_synth)
 
     maximum = commands.add_parser("max", help="the largest value a quantity reaches")
@@ -140,6 +203,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--redis", metavar="URL",
                        help="also replay the Redis-level steps on a real Redis, e.g. "
                             "redis://127.0.0.1:6379")
+    rerun.add_argument("--memcached", metavar="HOST:PORT",
+                       help="also replay the memcached-level steps on a real memcached 1.6+, "
+                            "e.g. 127.0.0.1:11211")
     rerun.set_defaults(run=_cmd_replay)
 
     _add_fleet_parser(commands)
@@ -156,12 +222,14 @@ def _add_fleet_parser(commands: Any) -> None:
         "list for one row each (default stack)")
     add("--scenario", help="lesson (default: 50 nodes, 100,000 requests, burst) or hot-key "
         "(the leases experiment)")
-    add("--nodes", type=int, help="processes in the fleet (default 50)")
-    add("--requests", type=int, help="requests in all, fleet-wide (default 100000)")
-    add("--keys", type=int, help="independent hot keys (default 1)")
+    add("--nodes", type=_whole("--nodes"), help="processes in the fleet (default 50)")
+    add("--requests", type=_whole("--requests"),
+        help="requests in all, fleet-wide (default 100000)")
+    add("--keys", type=_whole("--keys"), help="independent hot keys (default 1)")
     add("--arrivals", help="burst (all inside the window, evenly; default), uniform or poisson")
     add("--window", help="burst/uniform spread (default: the rebuild median)")
-    add("--rate", type=float, help="poisson arrivals per second per key (default 1000)")
+    add("--rate", type=_decimal("--rate"),
+        help="poisson arrivals per second per key (default 1000)")
     add("--rebuild", help="rebuild time, or its median with --rebuild-p99 (default 100ms)")
     add("--rebuild-p99", help="lognormal rebuild time with this p99")
     add("--rebuild-samples", metavar="FILE", help="empirical rebuild times (ms) to draw from")
@@ -170,27 +238,37 @@ def _add_fleet_parser(commands: Any) -> None:
     add("--gap", help="round trip between the GET miss and SET NX (default 0)")
     add("--release", help="del or cad (default cad)")
     add("--recheck", action="store_true", help="GET again after winning the lock / leading")
-    add("--crash", type=int, help="the first N rebuilds crash: no write, no release")
+    add("--crash", type=_whole("--crash"),
+        help="the first N rebuilds crash: no write, no release")
     add("--ttl", help="the cached value's TTL (default 0: no expiry)")
-    add("--write-rate", type=float, help="writes (deleting the key) per second per key")
-    add("--seed", type=int, help="random seed (default 0)")
+    add("--write-rate", type=_decimal("--write-rate"),
+        help="writes (deleting the key) per second per key")
+    add("--seed", type=_whole("--seed"), help="random seed (default 0)")
     add("--sweep-ex", nargs="?", const="auto", metavar="LIST",
         help="risk of a rebuild outliving its lock at each EX: auto, or e.g. average,p99,"
              "3x-average,500ms")
-    add("--boundaries", type=int, help="--sweep-ex: boundaries per EX (default 5000)")
+    add("--boundaries", type=_whole("--boundaries"),
+        help="--sweep-ex: boundaries per EX (default 5000)")
     add("--sweep-nodes", nargs="?", const="auto", metavar="LIST",
         help="DB queries per policy at each fleet size: auto, or e.g. 1,10,50")
     add("--plot", type=Path, metavar="DIR", help="write the sweeps' PNG plots here")
+    add("--max-seconds", type=_decimal("--max-seconds", positive=True),
+        help="stop after S seconds: the simulations finished are shown, exit 3 (default: "
+             "no limit)")
     add("--json", action="store_true", help="machine-readable output")
     fleet.set_defaults(run=_cmd_fleet)
 
 
 def _add_solver_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--max-k", type=int, default=smt.DEFAULT_MAX_K,
-                         help="smt engine: largest induction depth")
-    command.add_argument("--depth", type=int, default=None,
+    command.add_argument("--max-k", type=_whole("--max-k", 1, MAX_SOLVER_DEPTH),
+                         default=smt.DEFAULT_MAX_K, help="smt engine: largest induction depth")
+    command.add_argument("--depth", type=_whole("--depth", 0, MAX_SOLVER_DEPTH), default=None,
                          help="smt engine: bounded model checking depth (default: 24 for "
                               "check, --max-k for prove)")
+    command.add_argument("--solver-timeout", type=_decimal("--solver-timeout", positive=True),
+                         metavar="S", help="smt engine: give up (unknown) when one solver "
+                                           "query takes more than S seconds (default: only "
+                                           "--max-seconds bounds it)")
 
 
 def _add_symbolic_arguments(command: argparse.ArgumentParser) -> None:
@@ -203,6 +281,9 @@ def _add_symbolic_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--assume", action="append", default=[], metavar="CONSTRAINT",
                          help='linear constraint on parameters, e.g. "ex >= rebuild"')
     command.add_argument("--json", action="store_true", help="machine-readable output")
+    command.add_argument("--max-seconds", type=_decimal("--max-seconds", positive=True),
+                         help=f"stop after S seconds with unknown, exit 3 (default "
+                              f"{DEFAULT_MAX_SECONDS:g})")
     _add_solver_arguments(command)
 
 
@@ -213,17 +294,62 @@ def _add_instance_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.add_argument("--symmetry", action="store_true",
                          help="explicit engine: merge states that differ by renaming requests")
-    command.add_argument("--max-states", type=int, help="explicit engine: stop after N states")
-    command.add_argument("--max-seconds", type=float, help="explicit engine: stop after S s")
+    command.add_argument("--paranoid", action="store_true",
+                         help="explicit engine: assert the model's type invariant on every "
+                              "state (finds bugs in a policy module; slower)")
+    command.add_argument("--max-states", type=_whole("--max-states", 1),
+                         help="stop after N states (explicit engine, default "
+                              f"{DEFAULT_MAX_STATES:,}) or N steps in all runs of a property "
+                              "(stateful engine, default: no limit)")
+    command.add_argument("--max-seconds", type=_decimal("--max-seconds", positive=True),
+                         help="stop each engine after S seconds (default "
+                              f"{DEFAULT_MAX_SECONDS:g})")
+
+
+def _max_seconds(args: argparse.Namespace) -> float:
+    return float(args.max_seconds) if args.max_seconds is not None else DEFAULT_MAX_SECONDS
+
+
+def _max_states(args: argparse.Namespace) -> int:
+    return int(args.max_states) if args.max_states is not None else DEFAULT_MAX_STATES
+
+
+def _solver_limits(args: argparse.Namespace) -> AbstractContextManager[Any]:
+    """``prove`` and ``synth``: one time limit over all their solver queries (``check`` gives
+    the smt engine its own, like every engine)."""
+    if getattr(args, "command", None) in ("prove", "synth"):
+        return smt.limits(_max_seconds(args), args.solver_timeout)
+    return nullcontext()
+
+
+def _note_default_limits(args: argparse.Namespace, details: Sequence[str]) -> None:
+    """Say so on stderr when a limit the user did not set stopped an engine."""
+    hit = [name for name, given, text in (
+        ("--max-states", args.max_states, f"state limit {DEFAULT_MAX_STATES} reached"),
+        ("--max-seconds", args.max_seconds, f"time limit {DEFAULT_MAX_SECONDS:g}s reached"))
+        if given is None and any(text in d for d in details)]
+    if hit:
+        print(f"herdproof: stopped at the default limit (--max-states {DEFAULT_MAX_STATES}, "
+              f"--max-seconds {DEFAULT_MAX_SECONDS:g}); raise {' or '.join(hit)} to search "
+              "further", file=sys.stderr)
 
 
 def _overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """The ``-p NAME=VALUE`` options as a mapping: each name once, no contradictions."""
     given: dict[str, str] = {}
+    written: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise InvalidParameter(f"parameter `{pair}` must be written NAME=VALUE, e.g. ex=3")
-        given[name.strip()] = value.strip()
+            raise InvalidParameter(f"parameter `{clipped(pair)}` must be written NAME=VALUE, "
+                                   "e.g. ex=3")
+        name = name.strip()
+        if name in given:
+            raise InvalidParameter(f"parameter `{clipped(name)}` is given twice "
+                                   f"({shown(written[name])} and {shown(pair)}); give each "
+                                   "parameter once")
+        given[name], written[name] = value.strip(), pair
+    check_crash_switches("this policy", given)
     return given
 
 
@@ -241,7 +367,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     data: dict[str, list[dict[str, Any]]] = {
         "policies": [{"name": spec.name, "summary": spec.summary, "params": [
             {"name": p.name, "default": p.default, "values": p.describe_range(), "help": p.help}
-            for p in spec.params]} for spec in POLICIES.values()],
+            for p in spec.params], "program": _program_of(spec.name)}
+            for spec in POLICIES.values()],
         "presets": [{"name": p.name, "policy": p.policy, "summary": p.summary,
                      "values": dict(p.values)} for p in PRESETS.values()],
         "properties": [{"name": p.name, "kind": p.kind.value, "summary": p.summary}
@@ -262,6 +389,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for p in spec["params"]:
             default = show_value(p["default"])
             print(f"  {p['name']:<13} default {default:<5} {p['values']:<13} {p['help']}")
+        if spec["program"]:
+            print("  program (each step and the real command it models):")
+            width = max(len(step["step"]) for step in spec["program"])
+            for step in spec["program"]:
+                print(f"    {step['step']:<{width}}  {step['command']}")
     print("presets:")
     for preset in data["presets"]:
         values = " ".join(f"{k}={show_value(v)}" for k, v in preset["values"].items())
@@ -275,11 +407,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# What a property's missing observation field means for the user, and the fix.
-_NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
-          "stale": "it needs DB writers: set writers=1 or more",
-          "waited": "the policy does not report which requests are waiting "
-                    "(Observation.waiting)"}
+def _program_of(policy: str) -> list[dict[str, str]]:
+    """The policy's request program as ``herdproof list`` shows it: every step (and background
+    actor's step) in program order, with the real command its annotation names."""
+    commands = getattr(build(policy), "commands", None)
+    return [{"step": step, "command": command} for step, command in
+            (commands() if commands is not None else ())]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -289,14 +422,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
         props = [property_named(name) for name in args.properties]
         for prop in props:
             if not prop.applies_to_model(model):
-                hints = "; ".join(_NEEDS.get(f, f"it needs {f}") for f in prop.requires)
                 raise HerdproofError(
                     f"property {prop.name} does not apply to {args.policy} with these "
-                    f"parameters ({hints})")
+                    f"parameters ({prop.needs()})")
     else:
         props = list(applicable_properties(observation))
     engines = ("explicit", "stateful", "smt") if args.engine == "all" else (args.engine,)
-    results = [r for engine in engines for r in _run_engine(engine, args, model, props)]
+    results: list[Result] = []
+    for engine in engines:
+        if any(r.interrupted for r in results):
+            break  # Ctrl-C: report what the engines so far found
+        results += _run_engine(engine, args, model, props)
     conflicts = disagreements(results)
     if args.trace_dir:
         from herdproof.export import export_results
@@ -313,6 +449,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print("herdproof: a disagreement is a bug in an engine or the model; please report it "
               "with this command line", file=sys.stderr)
         return EXIT_DISAGREE
+    _note_default_limits(args, [r.detail for r in results])
+    if any(r.interrupted for r in results):
+        return EXIT_INTERRUPTED
     return _exit_code(results)
 
 
@@ -320,19 +459,22 @@ def _run_engine(engine: str, args: argparse.Namespace, model: Any,
                 props: list[Any]) -> list[Result]:
     if engine == "explicit":
         exploration = explicit.explore(model, symmetry=args.symmetry,
-                                       max_states=args.max_states, max_seconds=args.max_seconds)
+                                       max_states=_max_states(args),
+                                       max_seconds=_max_seconds(args), paranoid=args.paranoid)
         if args.dot:
             explicit.write_dot(exploration, args.dot)
-        return explicit.check(model, props, exploration=exploration)
+        return explicit.check(model, props, exploration=exploration, paranoid=args.paranoid)
     if engine == "stateful":
         if args.examples < 1 or args.steps < 1:
             raise InvalidParameter("--examples and --steps must be at least 1")
         return stateful.check(model, props, max_examples=args.examples, max_steps=args.steps,
-                              hypothesis_shrink=args.hypothesis_shrink)
+                              hypothesis_shrink=args.hypothesis_shrink, seed=args.seed,
+                              max_seconds=_max_seconds(args), max_states=args.max_states)
     if args.max_k < 1 or (args.depth is not None and args.depth < 0):
         raise InvalidParameter("--max-k must be at least 1 and --depth at least 0")
     return smt.check(smt.instance(args.policy, _overrides(args.param)), props,
-                     max_k=args.max_k, bmc_depth=args.depth)
+                     max_k=args.max_k, bmc_depth=args.depth, max_seconds=_max_seconds(args),
+                     query_seconds=args.solver_timeout)
 
 
 def disagreements(results: list[Result]) -> list[str]:
@@ -364,6 +506,8 @@ def _cmd_prove(args: argparse.Namespace) -> int:
         _print_json(proof.to_json())
     else:
         _print_proof(proof)
+    if proof.interrupted:
+        return EXIT_INTERRUPTED
     return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(proof.verdict,
                                                                         EXIT_UNKNOWN)
 
@@ -385,37 +529,130 @@ def _print_proof(proof: smt.Proof) -> None:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     overrides = _overrides(args.param)
-    if args.relative_to:
+    if args.symbolic or args.assume:
+        raise InvalidParameter("synth chooses what is symbolic itself (--param, and "
+                               "--relative-to); drop --symbolic and --assume")
+    if args.depth is not None:
+        raise InvalidParameter("synth chooses its own bounded model checking depths; "
+                               "drop --depth (--max-k bounds its induction)")
+    if args.relative_to is not None:
+        if args.upper is not None:
+            raise InvalidParameter("--upper bounds the values synth tries for --param; with "
+                                   "--relative-to it tries the offsets -4 to 4 instead")
         found = smt.synthesise_relation(args.policy, overrides, args.target, args.relative_to,
                                         args.property, max_k=args.max_k)
     else:
-        if args.symbolic or args.assume:
-            raise InvalidParameter("synth without --relative-to searches concrete values: "
-                                   "drop --symbolic/--assume, or add --relative-to")
         found = smt.synthesise(args.policy, overrides, args.target, args.property,
-                               upper=args.upper, max_k=args.max_k)
+                               upper=SYNTH_UPPER if args.upper is None else args.upper,
+                               max_k=args.max_k)
     if args.json:
         _print_json(found.to_json())
     else:
-        tried = ", ".join(f"{v}: {verdict}" for v, verdict in found.tried)
-        if found.smallest_safe is None:
-            print(f"no safe value of {args.target} found (tried {tried})")
-        elif found.relation:
-            print(f"smallest safe: {found.relation} (proved by {found.proof.method}; "  # type: ignore[union-attr]
-                  f"tried offsets {tried})")
+        _print_synthesis(found)
+    if found.interrupted:
+        return EXIT_INTERRUPTED  # Ctrl-C: the values decided before it are reported above
+    return EXIT_OK if found.settled else EXIT_UNKNOWN
+
+
+def _print_synthesis(found: smt.Synthesis) -> None:
+    """The answer first, then every candidate's verdict in runs, then the counterexamples."""
+    param, other = found.param, found.relative_to
+    low, high = found.searched
+
+    def at(value: int, op: str = "=") -> str:  # one candidate, as the user reads it
+        if other is None:
+            return f"{param}={value}"
+        return f"{param} {op} {other}" + (f" {'+' if value > 0 else '-'} {abs(value)}"
+                                          if value else "")
+
+    def runs(values: Sequence[int]) -> str:
+        dash = "-" if other is None else ".."
+        return ", ".join(str(a) if a == b else f"{a}{dash}{b}"
+                         for a, b in smt.spans(values)) or "none"
+
+    doubt = "" if found.settled or found.smallest_safe is None else \
+        f", but {runs([v for v in found.unknown if v < found.smallest_safe])} below it: unknown"
+    if found.relation is not None and found.proof is not None:
+        print(f"smallest safe: {found.relation} (proved by {found.proof.method} for every "
+              f"value){doubt}")
+    elif found.smallest_safe is not None and found.proof is not None:
+        print(f"smallest safe {param} = {found.smallest_safe} (proved by {found.proof.method})"
+              f"{doubt}")
+    elif other is None:
+        print(f"no safe value of {param} found from {low} to {high}")
+    else:
+        print(f"no offset c from {low} to {high} makes {param} >= {other} + c safe for every "
+              "value")
+        if found.proof is not None and found.safe_from is not None:  # tried, not proved
+            why = (f"a counterexample at {param}={found.proof.trace.params[param]}, "
+                   f"{other}={found.proof.trace.params[other]}"
+                   if found.proof.trace is not None else found.proof.detail)
+            print(f"  {at(found.safe_from, '>=')} for every value: {found.proof.verdict.value}"
+                  f" ({why})")
+    broken = found.broken
+    if broken is not None:
+        tail = "" if found.safe_from is None or other is not None else \
+            f"; every {param} from {found.safe_from} to {high} is safe"
+        print(f"not monotone: {at(broken[1])} is unsafe although "
+              f"{broken[0] if other is None else at(broken[0])} is safe{tail}")
+    what = f"every {param}" if other is None else f"every offset c in {param} = {other} + c"
+    unknown = f"; unknown {runs(found.unknown)}" if found.unknown else ""
+    shape = " (monotone)" if found.monotone and found.safe and found.unsafe and \
+        not found.unknown else ""
+    print(f"checked {what} from {low} to {high}: safe {runs(found.safe)}; unsafe "
+          f"{runs(found.unsafe)}{unknown}{shape}")
+    for verdict, values, decisions in _synthesis_groups(found):
+        first = decisions[0]
+        if verdict is Verdict.HOLDS:
+            how = f"by {first.proof.method} (k={first.proof.k})"
+            if first.low < first.high:
+                how = f"one proof {how} for all {len(values)} at once"
+            elif len(values) > 1:
+                how += ", one proof each"
+            print(f"  holds at {runs(values)}: {how}")
+        elif verdict is Verdict.VIOLATED:
+            steps = ", ".join(str(len(d.proof.trace or ())) for d in decisions)
+            print(f"  violated at {runs(values)}: counterexample{'s' if len(values) > 1 else ''}"
+                  f" of {steps} steps, replayed")
         else:
-            print(f"smallest safe {args.target} = {found.smallest_safe} (proved by "
-                  f"{found.proof.method}; tried {tried})")  # type: ignore[union-attr]
-        if found.counterexample is not None:
-            print("counterexample just below it:\n")
-            print(render_text(replay(found.counterexample)), end="")
-    return EXIT_OK if found.smallest_safe is not None else EXIT_UNKNOWN
+            print(f"  unknown at {runs(values)}: {first.proof.detail}")
+    if found.counterexample is not None and found.smallest_safe is not None:
+        print(f"counterexample just below it ({at(found.smallest_safe - 1)}):\n")
+        print(render_text(replay(found.counterexample)), end="")
+    if found.counterexample_above is not None and broken is not None:
+        print(f"counterexample at {at(broken[1])}, above the safe {at(broken[0])}:\n")
+        print(render_text(replay(found.counterexample_above)), end="")
+
+
+def _synthesis_groups(found: smt.Synthesis) -> list[tuple[Verdict, list[int], list[Any]]]:
+    """Consecutive candidates with the same verdict, reached the same way (one shared proof,
+    or single-value proofs of one method), as ``(verdict, values, decisions)``."""
+    groups: list[tuple[Verdict, list[int], list[Any]]] = []
+    for value, decision in sorted(found.decisions.items()):
+        proof = decision.proof
+        if groups and groups[-1][0] is proof.verdict and groups[-1][1][-1] == value - 1:
+            last = groups[-1][2][-1]
+            shared = last.proof is proof and (last.low, last.high) == (decision.low,
+                                                                        decision.high)
+            if proof.verdict is Verdict.HOLDS:  # single-value proofs of one kind
+                same = shared or (last.low == last.high and decision.low == decision.high
+                                  and (last.proof.method, last.proof.k) == (proof.method,
+                                                                            proof.k))
+            else:  # counterexamples list their lengths; unknowns share their reason
+                same = proof.verdict is Verdict.VIOLATED or proof.detail == last.proof.detail
+            if same:
+                groups[-1][1].append(value)
+                groups[-1][2].append(decision)
+                continue
+        groups.append((proof.verdict, [value], [decision]))
+    return groups
 
 
 def _cmd_max(args: argparse.Namespace) -> int:
     policy, params, model = _instance(args)
     found = explicit.maximise(model, args.quantity, symmetry=args.symmetry,
-                              max_states=args.max_states, max_seconds=args.max_seconds)
+                              max_states=_max_states(args), max_seconds=_max_seconds(args),
+                              paranoid=args.paranoid)
     if args.json:
         _print_json({"policy": policy, "params": params, **found.to_json()})
     else:
@@ -423,6 +660,9 @@ def _cmd_max(args: argparse.Namespace) -> int:
         print(f"{_title(policy, params)}\nmax {found.quantity} = {found.value}{bound} "
               f"over {found.states} states; reached by:\n")
         print(render_text(replay(found.trace)), end="")
+    _note_default_limits(args, [found.detail])
+    if found.interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_OK if found.complete else EXIT_UNKNOWN
 
 
@@ -466,8 +706,12 @@ def _cmd_regress(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     trace = read_trace(args.trace)
+    if args.redis and args.memcached:
+        raise HerdproofError("replay takes --redis or --memcached, not both")
     if args.redis:
         return _replay_on_redis(args, trace)
+    if args.memcached:
+        return _replay_on_memcached(args, trace)
     try:
         replayed = replay(trace)
     except HerdproofError as exc:
@@ -505,6 +749,28 @@ def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
     return EXIT_OK if ok else EXIT_VIOLATED
 
 
+def _replay_on_memcached(args: argparse.Namespace, trace: Any) -> int:
+    """Replay on a real memcached: 0 reproduced, 1 a reply differs or the property is not hit."""
+    from herdproof.memcached_replay import connect, preflight, replay_on_memcached, report
+
+    try:
+        replay(trace)
+    except HerdproofError as exc:
+        return _report_replay(args, False, str(exc))
+    preflight(trace)  # a step no memcached can run is bad input: said before connecting
+    client = connect(args.memcached)
+    try:
+        result = replay_on_memcached(trace, client)
+    finally:
+        client.close()
+    ok, lines = report(result)
+    if args.json:
+        _print_json({"reproduced": ok, "message": lines[-1], "steps": result.to_json()})
+    else:
+        print("\n".join(lines))
+    return EXIT_OK if ok else EXIT_VIOLATED
+
+
 def _report_replay(args: argparse.Namespace, ok: bool, message: str) -> int:
     if args.json:
         _print_json({"reproduced": ok, "message": message})
@@ -523,7 +789,9 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
         _print_json(data)
     else:
         print(text, end="")
-    return EXIT_OK
+    if data.get("interrupted"):
+        return EXIT_INTERRUPTED
+    return EXIT_UNKNOWN if data.get("stopped") else EXIT_OK
 
 
 # -- output ---------------------------------------------------------------------------------

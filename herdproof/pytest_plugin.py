@@ -13,13 +13,20 @@
 
 A summary at the end of the run says how many traces were written and how to replay one.
 
+The plugin never changes a test's outcome: a ``DIR`` that cannot be created or written is a
+usage error at start-up (before any test runs), and a trace that cannot be written during the
+run is a warning (and a line in the failure report), never an internal error.
+
 Without the option the plugin only adds the option and the (inert) fixture: no hook runs during
 the test run and nothing is imported beyond pytest.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +51,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     directory = config.getoption("herdproof_traces", default=None)
     if directory:
+        writable(Path(directory))
         config.pluginmanager.register(TraceExporter(Path(directory)), EXPORTER)
+
+
+def writable(directory: Path) -> None:
+    """Create ``directory`` if needed and make sure a file can be written into it; otherwise
+    raise :class:`pytest.UsageError` in one sentence."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".herdproof-probe-", dir=directory)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--herdproof-traces {directory}: cannot write traces there "
+            f"({exc.strerror or exc}); name a directory that can be created and written"
+        ) from None
+
+
+class TraceExportWarning(pytest.PytestWarning):
+    """A trace could not be written during the run; the test's own outcome stands."""
 
 
 class TraceExporter:
@@ -53,6 +80,7 @@ class TraceExporter:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.written: list[Exported] = []
+        self.failed: list[str] = []
 
     def export(self, trace: Trace, stem: str) -> Exported:
         from herdproof.export import export_trace
@@ -60,6 +88,17 @@ class TraceExporter:
         exported = export_trace(trace, self.directory, _slug(stem))
         self.written.append(exported)
         return exported
+
+    def try_export(self, trace: Trace, stem: str) -> Exported | str:
+        """:meth:`export`, or, if writing fails for any reason, a warning and the reason."""
+        try:
+            return self.export(trace, stem)
+        except Exception as exc:  # whatever breaks, the test's outcome stands
+            reason = f"could not write the trace {_slug(stem)} into {self.directory}: " \
+                     f"{type(exc).__name__}: {exc}"
+            self.failed.append(reason)
+            warnings.warn(TraceExportWarning(reason), stacklevel=2)
+            return reason
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item,
@@ -71,7 +110,10 @@ class TraceExporter:
         trace = trace_in(call.excinfo.value)
         if trace is None:
             return
-        exported = self.export(trace, f"failed-{item.nodeid}")
+        exported = self.try_export(trace, f"failed-{item.nodeid}")
+        if isinstance(exported, str):
+            report.sections.append(("herdproof trace", exported))
+            return
         lines = [f"replay: {exported.replay_command}"]
         if exported.html is not None:
             lines.append(f"look:   open {exported.html}")
@@ -82,6 +124,9 @@ class TraceExporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         terminalreporter.write_sep("-", "herdproof traces")
+        if self.failed:
+            terminalreporter.write_line(f"{len(self.failed)} traces could not be written: "
+                                        f"{self.failed[0]}")
         if not self.written:
             terminalreporter.write_line(f"no traces to write into {self.directory}")
             return
@@ -102,9 +147,12 @@ class TraceRecorder:
         return self.exporter is not None
 
     def record(self, trace: Trace, name: str) -> Exported | None:
+        """Write ``trace``; ``None`` without the option, or (with a warning) if it cannot be
+        written: recording never fails the test."""
         if self.exporter is None:
             return None
-        return self.exporter.export(trace, name)
+        exported = self.exporter.try_export(trace, name)
+        return None if isinstance(exported, str) else exported
 
 
 @pytest.fixture

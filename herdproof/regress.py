@@ -11,7 +11,6 @@ the engine finds now. After a deliberate model change, regenerate them and revie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ from typing import Any
 from herdproof.engines import explicit
 from herdproof.models.errors import HerdproofError
 from herdproof.models.registry import build
-from herdproof.traces.jsonio import trace_to_dict, write_trace
+from herdproof.traces.jsonio import load_json, trace_to_dict, write_trace
 from herdproof.traces.table import REGRESSION, Violation, violated
-from herdproof.traces.trace import Trace
+from herdproof.traces.trace import Trace, TraceFormatError
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,18 @@ def compare(directory: Path = REGRESSION,
         if not path.exists():
             yield Comparison(item, path, "missing", trace)
             continue
-        stored = json.loads(path.read_text(encoding="utf-8"))
-        if comparable(stored) == comparable(fresh):
+        try:
+            stored = load_json(path, "stored regression trace")
+        except TraceFormatError as exc:
+            yield Comparison(item, path, "changed", trace, f"(unreadable: {exc})")
+            continue
+        if isinstance(stored, dict) and comparable(stored) == comparable(fresh):
             yield Comparison(item, path, "same", trace)
         else:
-            was, now = len(stored.get("actions", [])), len(fresh["actions"])
-            yield Comparison(item, path, "changed", trace, f"{was} -> {now} steps")
+            actions = stored.get("actions") if isinstance(stored, dict) else None
+            was = f"{len(actions)}" if isinstance(actions, list) else "?"
+            yield Comparison(item, path, "changed", trace,
+                             f"{was} -> {len(fresh['actions'])} steps")
 
 
 def stale_files(directory: Path = REGRESSION) -> list[Path]:
@@ -84,7 +89,16 @@ def stale_files(directory: Path = REGRESSION) -> list[Path]:
 
 def regress(overwrite: bool, directory: Path = REGRESSION,
             only: Collection[str] | None = None) -> tuple[int, list[str]]:
-    """Check (or with ``overwrite`` rewrite) the stored traces; returns (exit code, lines)."""
+    """Check (or with ``overwrite`` rewrite) the stored traces; returns (exit code, lines).
+
+    ``directory`` must exist (with ``overwrite`` it is created if missing).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise HerdproofError(f"{directory} is not a directory; name the directory that holds "
+                             "the regression traces")
+    if not directory.exists() and not overwrite:
+        raise HerdproofError(f"no directory {directory}; name the directory that holds the "
+                             "regression traces (or add --overwrite to write them there)")
     if only is not None:
         known = {v.case for v in violated()}
         unknown = sorted(set(only) - known)

@@ -15,7 +15,7 @@ the explicit search, the Hypothesis state machine and the z3 encoding all call
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -159,22 +159,37 @@ def actor_of(action: Action) -> tuple[Any, ...]:
     return tuple(getattr(action, f.name) for f in dataclasses.fields(action))
 
 
-def parse_action(model: TransitionSystem[Any, A], name: str, args: Mapping[str, Any]) -> A:
+def parse_action(model: TransitionSystem[Any, A], name: str, args: Mapping[str, Any],
+                 candidates: Collection[A] | None = None) -> A:
     """Rebuild an action from its name and arguments, rejecting ones the model cannot take.
 
-    Raises :class:`models.errors.InvalidAction` naming the problem.
+    ``candidates`` may pass ``set(model.candidate_actions())`` once for many calls (a long
+    trace file). Raises :class:`models.errors.InvalidAction` naming the problem.
     """
     from herdproof.models.errors import InvalidAction
+    from herdproof.models.params import clipped
 
     types = model.action_types()
     if name not in types:
         known = ", ".join(sorted(types))
-        raise InvalidAction(f"action `{name}` does not exist in {model.name}; known: {known}")
+        raise InvalidAction(f"action `{clipped(name)}` does not exist in {model.name}; "
+                            f"known: {known}")
+    for field in dataclasses.fields(types[name]):
+        value = args.get(field.name, 0)
+        if field.type in ("int", int) and type(value) is not int:  # not True, not 1.0
+            raise InvalidAction(f"action `{name}` argument `{field.name}` must be an integer, "
+                                f"not {clipped(repr(value))}")
     try:
         action = types[name](**args)
     except TypeError as exc:
-        raise InvalidAction(f"action `{name}` got arguments {dict(args)!r}: {exc}") from None
-    if action not in model.candidate_actions():
-        raise InvalidAction(f"action `{action!r}` is not one of this instance's actions "
-                            f"(check the request and node numbers against the parameters)")
+        raise InvalidAction(f"action `{name}` got arguments {clipped(repr(dict(args)))}: "
+                            f"{clipped(str(exc), 200)}") from None
+    try:
+        known_action = action in (candidates if candidates is not None
+                                  else model.candidate_actions())
+    except TypeError:  # an unhashable argument (a list) is no argument of any action
+        known_action = False
+    if not known_action:
+        raise InvalidAction(f"action `{clipped(repr(action))}` is not one of this instance's "
+                            "actions (check the request and node numbers against the parameters)")
     return action

@@ -30,10 +30,12 @@ Parameters: :data:`PAUSE`, :data:`CRASH`, :data:`CRASHES`, :data:`WRITERS` are s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 from herdproof.models.core import Action
+from herdproof.models.errors import InvalidParameter
 from herdproof.models.ops import Bool, Int, all_of, implies, negate
 from herdproof.models.params import Param
 
@@ -44,6 +46,27 @@ CRASHES = Param("crashes", int, 0, "at most this many crashes in a run (crash=on
                 minimum=0)
 WRITERS = Param("writers", int, 0, "DB writes (commit a new version, then delete the key)",
                 minimum=0)
+
+
+def check_crash_switches(policy: str, given: Mapping[str, object]) -> None:
+    """Refuse user input that sets ``crash=off`` and ``crashes=N`` (N > 0) together.
+
+    ``crashes=N`` alone switches crashing on (see :func:`crash_bound`), so naming both asks for
+    no crash and for N crashes at once. Values that do not parse are left for the parameters'
+    own validation to report. (A complete parameter set, as a trace file records it, holds
+    ``crash=off crashes=N`` legitimately: this applies to what a user wrote, e.g. ``-p``.)
+    """
+    if "crash" not in given or "crashes" not in given:
+        return
+    try:
+        crash = CRASH.parse(policy, given["crash"])
+        crashes = CRASHES.parse(policy, given["crashes"])
+    except InvalidParameter:
+        return
+    if crash is False and isinstance(crashes, int) and crashes > 0:
+        raise InvalidParameter(
+            f"parameters crash=off and crashes={crashes} contradict each other: crashes=N "
+            "allows N crashes on its own; drop crash=off, or set crashes=0 for no crash")
 
 
 def crash_bound(crash: bool, crashes: int) -> int:

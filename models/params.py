@@ -11,12 +11,18 @@ mapping, or raises an error whose message names the parameter and the fix.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from herdproof.models.errors import InvalidParameter, UnknownParameter
 
 ParamValue = int | bool | str
+
+# An integer as the command line and trace files may write it: ASCII digits only (no `1_0`,
+# no `٣`), and few enough of them that converting is cheap and the value is a sane count.
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+MAX_DIGITS = 18
 
 _TRUE = {"on", "true", "yes", "1"}
 _FALSE = {"off", "false", "no", "0"}
@@ -55,7 +61,7 @@ class Param:
             if raw not in self.choices:
                 raise InvalidParameter(
                     f"parameter `{self.name}` of {policy} must be one of "
-                    f"{', '.join(self.choices)}, not {raw!r}")
+                    f"{', '.join(self.choices)}, not {shown(raw)}")
             return str(raw)
         return self._parse_int(policy, raw)
 
@@ -68,22 +74,41 @@ class Param:
         if text in _FALSE:
             return False
         raise InvalidParameter(
-            f"parameter `{self.name}` of {policy} is a switch: write on or off, not {raw!r}")
+            f"parameter `{self.name}` of {policy} is a switch: write on or off, not {shown(raw)}")
 
     def _parse_int(self, policy: str, raw: object) -> int:
         if isinstance(raw, bool):
             raise InvalidParameter(
                 f"parameter `{self.name}` of {policy} is an integer, not a switch ({raw!r})")
-        try:
-            value = int(str(raw).strip()) if not isinstance(raw, int) else raw
-        except ValueError:
+        if isinstance(raw, int):
+            value = raw
+        else:
+            text = str(raw).strip()
+            if not _INTEGER.fullmatch(text):
+                raise InvalidParameter(
+                    f"parameter `{self.name}` of {policy} must be an integer (digits 0-9 "
+                    f"only), not {shown(raw)}")
+            digits = len(text.lstrip("+-").lstrip("0"))
+            value = int(text) if digits <= MAX_DIGITS else 10 ** MAX_DIGITS
+        if abs(value) >= 10 ** MAX_DIGITS:
             raise InvalidParameter(
-                f"parameter `{self.name}` of {policy} must be an integer, not {raw!r}") from None
+                f"parameter `{self.name}` of {policy} is out of range: it has more than "
+                f"{MAX_DIGITS} digits")
         if self.minimum is not None and value < self.minimum:
             raise InvalidParameter(
                 f"parameter `{self.name}` of {policy} must be at least {self.minimum} "
                 f"({self.help}), got {value}")
         return value
+
+
+def shown(raw: object, limit: int = 40) -> str:
+    """``raw`` for an error message: its repr, cut short if it is long."""
+    return clipped(repr(raw), limit)
+
+
+def clipped(text: str, limit: int = 40) -> str:
+    """``text`` for an error message, cut short if it is long."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def show_value(value: object) -> str:
@@ -101,6 +126,7 @@ def resolve_params(policy: str, schema: tuple[Param, ...],
         if name not in by_name:
             known = ", ".join(by_name)
             raise UnknownParameter(
-                f"{policy} has no parameter `{name}`; its parameters are: {known}")
+                f"{policy} has no parameter `{clipped(str(name))}`; its parameters are: "
+                f"{known}")
     return {p.name: p.parse(policy, given[p.name]) if p.name in given else p.default
             for p in schema}

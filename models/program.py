@@ -38,13 +38,26 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
 from herdproof.models import environment
 from herdproof.models.clock import Tick
 from herdproof.models.core import Action
 from herdproof.models.environment import Crash, Pause, Write
-from herdproof.models.ops import Bool, Int, all_of, any_of, is_symbolic, ite, maximum, negate
+from herdproof.models.memcached_item import Item
+from herdproof.models.observation import Observation, waiting
+from herdproof.models.ops import (
+    Bool,
+    Int,
+    all_of,
+    any_of,
+    count,
+    is_symbolic,
+    ite,
+    maximum,
+    negate,
+)
 from herdproof.models.params import Param
 from herdproof.models.policy import PolicyModel
 
@@ -101,14 +114,47 @@ class RequestAction(Action):
     r: int
 
 
+@dataclass(frozen=True, slots=True)
+class RequestsState:
+    """The fields of a program's state the layer reads and writes, first in every policy's
+    state (a policy's state class extends this one with its stores):
+
+    ``pc[r]`` request r's label; ``timer[r]`` its elapsed work or remaining sleep; ``held[r]``
+    its work is stalled by a pause this tick; ``seen[r]`` the database version its work read;
+    ``db`` the database version (which also counts the writes); ``starts`` work started so far
+    (database queries); ``crashed`` crashes so far.
+    """
+
+    pc: tuple[Int, ...]
+    timer: tuple[Int, ...]
+    held: tuple[Bool, ...]
+    seen: tuple[Int, ...]
+    db: Int
+    starts: Int
+    crashed: Int
+
+
 @dataclass(frozen=True)
 class Send:
-    """A real command a step sends to the cache server, executable on one (``replay --redis``).
+    """A real command a step sends to the cache server, executable on one (``replay --redis``,
+    ``replay --memcached``).
 
-    ``op`` is one of :data:`REDIS_OPS`; ``key`` names one of the program's ``KEYS``;
-    ``token`` sends the request's token as the value (``r<id>`` on the wire); ``ticks`` names
-    the parameter that gives a ``PX`` life; ``when(cfg)`` limits the command to the
+    ``op`` is one of :data:`REDIS_OPS` or :data:`MEMCACHED_OPS`; ``key`` names one of the
+    program's ``KEYS`` (Redis) or ``MEMCACHED_KEYS``; ``when(cfg)`` limits the command to the
     configurations that send it (``None``: always).
+
+    Redis: ``token`` sends the request's token as the value (``r<id>`` on the wire); ``ticks``
+    names the parameter that gives a ``PX`` life.
+
+    memcached: ``flags`` are the meta flags as the client sends them, each a letter with, in
+    ``<...>``, the parameter that gives its value in ticks (``"v c N<stub_ttl> R<recache>"``);
+    a flag whose parameter is 0 (or off) is not sent. ``value`` names a per-request field of
+    the state before the step whose value ``ms`` stores (``"seen"``: the version the request
+    read, ``v<n>`` on the wire); ``cas`` names the per-request field holding the CAS id sent as
+    ``C<cas>``.
+
+    ``why``: for a step that cannot be replayed on a server (:func:`not_on_a_server`), the one
+    sentence saying why.
     """
 
     op: str
@@ -116,13 +162,27 @@ class Send:
     token: bool = False
     ticks: str = ""
     when: Callable[[Any], bool] | None = None
+    flags: str = ""
+    value: str = ""
+    cas: str = ""
+    why: str = ""
 
 
 #: The commands :class:`Send` may name: ``GET k``, ``SET k v``, ``SET k v NX PX <ms>``,
 #: ``DEL k``, and the compare-and-delete script (:mod:`models.redis_commands` models each).
 REDIS_OPS = ("GET", "SET", "SET NX PX", "DEL", "CAD")
+#: The memcached meta commands :class:`Send` may name (:mod:`models.memcached_commands` models
+#: each): ``mg k`` with ``v``, ``c``, ``t``, ``N<ttl>``, ``R<ttl>``, ``T<ttl>``; ``ms k`` with
+#: ``C<cas>``, ``I``, ``T<ttl>``; ``md k`` with ``I``, ``T<ttl>``.
+MEMCACHED_OPS = ("mg", "ms", "md")
 #: A step that cannot be replayed on a server (its effect has no faithful server command).
 NOT_ON_A_SERVER: tuple[Send, ...] = (Send("", ""),)
+
+
+def not_on_a_server(why: str, when: Callable[[Any], bool] | None = None) -> tuple[Send, ...]:
+    """:data:`NOT_ON_A_SERVER` with the sentence saying why (in the configurations ``when``
+    selects: a step that is faithful in some configurations lists its commands beside it)."""
+    return (Send("", "", when=when, why=why),)
 
 
 @dataclass(frozen=True)
@@ -135,8 +195,8 @@ class Step(Generic[S]):
     ``effect(model, s, r)`` the whole new state; ``when(cfg)`` whether this configuration has
     the step at all; ``command`` the real command (documentation, shown by ``herdproof
     list``); ``says`` the narration; ``sends`` the commands as a server executes them
-    (:class:`Send`; empty for an in-process step, :data:`NOT_ON_A_SERVER` for one that cannot
-    be replayed on a server).
+    (:class:`Send`; empty for an in-process step, :data:`NOT_ON_A_SERVER` or
+    :func:`not_on_a_server` for one that cannot be replayed on a server).
 
     A background actor's step (``ProgramModel.BACKGROUND``) has an action without fields
     (``RefreshDone()``), no label (``at=()``), and its guard and effect get ``r =`` :data:`NOBODY`.
@@ -189,12 +249,20 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     TIMERS: ClassVar[Mapping[int, Timer]] = {}
     URGENT: ClassVar[tuple[int, ...]] = ()
     WORK: ClassVar[int | None] = None
+    #: The label of a request that has not arrived, and the labels where it has its answer.
+    ARRIVAL: ClassVar[int] = 0
+    DONE: ClassVar[tuple[int, ...]] = ()
     PARTICIPANTS: ClassVar[tuple[str, ...]] = ()
     #: Narration of the environment's own actions, by action name.
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {}
     #: The keys the program's commands name, each compared by ``"token"`` (the value and the
     #: remaining life must match) or ``"presence"`` (only whether it exists).
     KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: The memcached keys the program's meta commands name, each compared by ``"item"``
+    #: (everything ``mg`` shows: value, CAS, TTL, the ``W``/``Z``/``X`` flags) or ``"value"``
+    #: (value and TTL: for a program that does not track CAS ids). Their state is
+    #: :meth:`ProgramModel.items`.
+    MEMCACHED_KEYS: ClassVar[tuple[tuple[str, str], ...]] = ()
     #: What the environment's actions send, by action name (absent: cannot be replayed).
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {}
     #: Steps of background actors that belong to no request (a cache's refresher, a watchdog),
@@ -244,6 +312,52 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         if step.guard is None:
             return at
         return all_of(at, step.guard(self, s, r))
+
+    # -- the concrete fast path ----------------------------------------------------------
+
+    def successors(self, s: S) -> tuple[tuple[Action, S], ...]:
+        """Each enabled action of a concrete state with the state it leads to, in model order:
+        the same answer as :func:`models.core.successors` (a test holds the two to it on every
+        expectation row), found without trying every candidate action. The environment's
+        actions are tried as usual; a request's candidates are only the steps at its current
+        label, looked up in an index built once, and their guards are called directly."""
+        index = self._index or self._build_index()
+        out: list[tuple[Action, S]] = []
+        for a in index[0]:
+            if self.enabled(s, a):
+                out.append((a, self.apply(s, a)))
+        per_request = index[1]
+        pcs: tuple[int, ...] = s.pc  # type: ignore[attr-defined]
+        for r, pc in enumerate(pcs):
+            for a, guard, effect in per_request[r].get(pc, ()):
+                if guard is None or guard(self, s, r):
+                    out.append((a, effect(self, s, r)))
+        return tuple(out)
+
+    _index: Any = None
+
+    def _build_index(self) -> Any:
+        """Environment actions in order, and per request: label -> (action, guard, effect)."""
+        environment_actions = [a for a in self.candidate_actions()
+                               if not isinstance(getattr(a, "r", None), int)]
+        per_request: list[dict[int, list[Any]]] = [{} for _ in range(self.requests)]
+        for a in self.candidate_actions():
+            r = getattr(a, "r", None)
+            if not isinstance(r, int):
+                continue
+            if isinstance(a, Pause | Crash):
+                assert self.WORK is not None
+                labels: tuple[int, ...] = (self.WORK,)
+                guard: Any = partial(_environment_guard, a)
+                effect: Any = partial(_environment_effect, a)
+            else:
+                step = self._steps[type(a)]
+                labels = self._labels[type(a)]
+                guard, effect = step.guard, step.effect
+            for label in labels:
+                per_request[r].setdefault(label, []).append((a, guard, effect))
+        self._index = (tuple(environment_actions), per_request)
+        return self._index
 
     def apply(self, s: S, a: Action) -> S:
         if isinstance(a, Tick):
@@ -316,6 +430,16 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     def holds_the_clock(self, s: S, r: int) -> Bool:
         """Request ``r`` is due to act before the next tick."""
         pc = s.pc[r]  # type: ignore[attr-defined]
+        if isinstance(pc, int):  # a concrete state: plain Python, no operator dispatch
+            if pc in self.URGENT:
+                return True
+            kind = self.TIMERS.get(pc)
+            if kind is None or not kind.up:
+                return False
+            duration = self._duration(pc)
+            if isinstance(duration, int):
+                return bool(s.timer[r] >= duration  # type: ignore[attr-defined]
+                            and not s.held[r])  # type: ignore[attr-defined]
         urgent = [pc == label for label in self.URGENT]
         for label, timer in self.TIMERS.items():
             if timer.up:
@@ -432,6 +556,26 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
             out.append(Message(src, dst, _fill(say.text, values), say.reply))
         return tuple(out)
 
+    def observation(self, s: S, filled: Bool, *, cached: Int | None = None, background: Int = 0,
+                    foreign: Bool | None = None) -> Observation:
+        """The facts every property reads, from what the layer knows of every program: work
+        running at the ``WORK`` label (plus ``background`` work), starts, who is answered
+        (``DONE``) or waiting (arrived: left ``ARRIVAL``), and, with writers, whether the cache
+        (``filled``, holding version ``cached``) is stale. A policy's ``observe`` passes what
+        only it knows."""
+        pcs = s.pc  # type: ignore[attr-defined]
+        db: Int = s.db  # type: ignore[attr-defined]
+        return Observation(
+            rebuilding=count(pc == self.WORK for pc in pcs) + background,
+            rebuild_starts=s.starts,  # type: ignore[attr-defined]
+            foreign_release=foreign,
+            cache_filled=filled,
+            unserved=count(negate(any_of(*(pc == d for d in self.DONE))) for pc in pcs),
+            waiting=waiting(pcs, self.ARRIVAL, self.DONE),
+            stale=environment.stale(filled, cached, db)
+            if self.writers and cached is not None else None,
+        )
+
     def participants(self) -> tuple[str, ...]:
         """Who the program talks to, the cache server first and the database last."""
         return self.PARTICIPANTS
@@ -442,10 +586,21 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         """The commands action ``a`` sends in this configuration, in order; ``()`` for an
         in-process step; ``None`` when the step cannot be replayed on a server (or the program
         does not say what its environment's actions send)."""
+        chosen = self._chosen_sends(a)
+        if chosen is None or any(not c.op for c in chosen):
+            return None
+        return chosen
+
+    def why_not_sent(self, a: Action) -> str:
+        """Why action ``a`` cannot be replayed on a server, as the program says it
+        (:func:`not_on_a_server`); ``""`` when it can, or the program gives no reason."""
+        return next((c.why for c in self._chosen_sends(a) or () if not c.op), "")
+
+    def _chosen_sends(self, a: Action) -> tuple[Send, ...] | None:
         step = self._steps.get(type(a)) or self._background.get(type(a))
         declared = step.sends if step is not None else self.ENVIRONMENT_SENDS.get(
             type(a).__name__)
-        if declared is None or declared == NOT_ON_A_SERVER:
+        if declared is None:
             return None
         return tuple(c for c in declared if c.when is None or c.when(self.cfg))
 
@@ -454,6 +609,14 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         holds (``None`` when absent; any value for a key compared by presence) and its remaining
         life in ticks (``None`` without expiry). A program that sends commands supplies it."""
         raise NotImplementedError(f"{self.name} does not say how its state maps to server keys")
+
+    def items(self, s: S) -> Mapping[str, Item]:
+        """The program's ``MEMCACHED_KEYS`` as a memcached holds them in state ``s``: per key,
+        its :class:`~models.memcached_item.Item` (absent, a stub or a value; stale and won
+        flags, remaining ticks, CAS id; the CAS is ignored for a key compared by ``"value"``).
+        A program that sends meta commands supplies it (``replay --memcached``)."""
+        raise NotImplementedError(f"{self.name} does not say how its state maps to memcached "
+                                  "items")
 
     def commands(self) -> Sequence[tuple[str, str]]:
         """Each step's action name and the real command it models (``herdproof list``)."""
@@ -485,6 +648,16 @@ def crashes(cfg: Any) -> bool:
 _ENVIRONMENT_NOTES: Mapping[str, tuple[Say, ...]] = {
     "Pause": (note("stalls for a tick (a GC or scheduling pause)"),),
     "Crash": (note("crashes: never writes, never releases"),)}
+
+
+def _environment_guard(a: Action, model: Any, s: Any, r: int) -> Bool:
+    """A pause's or crash's guard, shaped like a step's (the index calls both alike)."""
+    guard: Bool = model.enabled(s, a)
+    return guard
+
+
+def _environment_effect(a: Action, model: Any, s: Any, r: int) -> Any:
+    return model.apply(s, a)
 
 
 def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:

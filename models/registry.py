@@ -1,7 +1,9 @@
-"""The one list of policies and named presets.
+"""The policies and named presets, discovered from the modules under ``models/policies/``.
 
-Adding a policy is one module under ``models/policies/``, one :class:`PolicySpec` line here, and
-its rows in ``traces/expectations/``. Presets are named parameter sets (Quint's named instances):
+Adding a policy is one module under ``models/policies/`` and its rows in
+``traces/expectations/``: the module names itself with a module-level ``SPEC``
+(:class:`~models.policy.PolicySpec`) and may name presets (``PRESETS``); nothing here lists
+policies by hand. Presets are named parameter sets (Quint's named instances):
 ``herdproof check stack-recheck`` is ``herdproof check stack`` with the preset's values, which
 ``-p`` options may still override.
 
@@ -13,67 +15,40 @@ its rows in ``traces/expectations/``. Presets are named parameter sets (Quint's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import importlib
+import math
+import pkgutil
+from collections.abc import Mapping
 from typing import Any
 
+from herdproof.models import policies
 from herdproof.models.core import TransitionSystem
-from herdproof.models.errors import UnknownPolicy
-from herdproof.models.params import Param, ParamValue, resolve_params
-from herdproof.models.policies import lease, memcached_meta, stack, swr
+from herdproof.models.errors import InvalidParameter, UnknownPolicy
+from herdproof.models.params import ParamValue, clipped, resolve_params
+from herdproof.models.policy import PolicySpec, Preset
+
+# The most requests an instance may have in all: a state holds a few fields per request and
+# one expansion tries every request's steps, so beyond this even a single state is slow to
+# expand (and a trace file naming nodes=10**9 would exhaust memory before replay began).
+# Exhaustive search is practical for a handful of requests; use `herdproof fleet` for more.
+MAX_REQUESTS = 1000
 
 
-@dataclass(frozen=True)
-class PolicySpec:
-    """A registered policy: its parameters and how to build a model from them."""
-
-    name: str
-    summary: str
-    params: tuple[Param, ...]
-    build: Callable[[Mapping[str, ParamValue], str], TransitionSystem[Any, Any]]
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named configuration of a policy."""
-
-    name: str
-    policy: str
-    summary: str
-    values: Mapping[str, ParamValue] = field(default_factory=dict)
+def _discover() -> tuple[dict[str, PolicySpec], dict[str, Preset]]:
+    """Every module of :mod:`models.policies` that declares a ``SPEC``, in ``order``."""
+    specs: list[PolicySpec] = []
+    presets: list[Preset] = []
+    for info in sorted(pkgutil.iter_modules(policies.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{policies.__name__}.{info.name}")
+        spec = getattr(module, "SPEC", None)
+        if isinstance(spec, PolicySpec):
+            specs.append(spec)
+            presets += getattr(module, "PRESETS", ())
+    specs.sort(key=lambda spec: (spec.order, spec.name))
+    return {spec.name: spec for spec in specs}, {preset.name: preset for preset in presets}
 
 
-POLICIES: dict[str, PolicySpec] = {
-    spec.name: spec for spec in (
-        PolicySpec("stack", "single-flight per node + SET NX EX lock + re-check + stale fallback",
-                   stack.PARAMS, stack.build),
-        PolicySpec("lease", "Facebook memcache leases (NSDI 2013): one token per window, "
-                   "deletes void tokens, wait-and-retry or stale values",
-                   lease.PARAMS, lease.build),
-        PolicySpec("memcached-meta", "memcached 1.6 meta commands: mg N vivifies a stub and "
-                   "hands W to one client, Z to the rest; md I marks stale; ms C<cas>",
-                   memcached_meta.PARAMS, memcached_meta.build),
-        PolicySpec("swr", "stale-while-revalidate (RFC 5861): serve stale in the window while "
-                   "one background refresh runs", swr.PARAMS, swr.build),
-    )
-}
-
-PRESETS: dict[str, Preset] = {
-    preset.name: preset for preset in (
-        Preset("none", "stack", "no mitigation: every miss rebuilds",
-               {"singleflight": False, "lock": False}),
-        Preset("singleflight", "stack", "in-process single-flight only",
-               {"singleflight": True, "lock": False}),
-        Preset("lock-del", "stack", "Redis lock released with an unconditional DEL",
-               {"singleflight": False, "lock": True, "release": "del"}),
-        Preset("lock-cad", "stack", "Redis lock released with compare-and-delete",
-               {"singleflight": False, "lock": True, "release": "cad"}),
-        Preset("stack", "stack", "single-flight + Redis lock (compare-and-delete)",
-               {"singleflight": True, "lock": True, "release": "cad", "recheck": False}),
-        Preset("stack-recheck", "stack", "the stack, re-checking the cache before rebuilding",
-               {"singleflight": True, "lock": True, "release": "cad", "recheck": True}),
-    )
-}
+POLICIES, PRESETS = _discover()
 
 
 def resolve(name: str, overrides: Mapping[str, object] | None = None,
@@ -92,10 +67,25 @@ def resolve(name: str, overrides: Mapping[str, object] | None = None,
         policy_name = name
     else:
         names = ", ".join(sorted(set(POLICIES) | set(PRESETS)))
-        raise UnknownPolicy(f"unknown policy or preset `{name}`; choose one of: {names}")
+        raise UnknownPolicy(f"unknown policy or preset `{clipped(str(name))}`; choose one of: "
+                            f"{names}")
     given.update(overrides or {})
     spec = POLICIES[policy_name]
-    return policy_name, resolve_params(policy_name, spec.params, given)
+    params = resolve_params(policy_name, spec.params, given)
+    size = requests_in(policy_name, params)
+    if size > MAX_REQUESTS:
+        given_as = " and ".join(f"{name}={params[name]}" for name in spec.size)
+        raise InvalidParameter(
+            f"{policy_name} with {given_as} has {size:,} requests in all, more than the "
+            f"{MAX_REQUESTS:,} herdproof models (exhaustive search is practical for a handful; "
+            "`herdproof fleet` simulates large fleets)")
+    return policy_name, params
+
+
+def requests_in(policy: str, params: Mapping[str, ParamValue]) -> int:
+    """How many requests an instance of ``policy`` has in all (``nodes`` x ``per_node`` for
+    ``stack``, ``requests`` for the others)."""
+    return math.prod(int(params[name]) for name in POLICIES[policy].size)
 
 
 def build(name: str, overrides: Mapping[str, object] | None = None) -> TransitionSystem[Any, Any]:

@@ -26,6 +26,7 @@ from herdproof.models.core import TransitionSystem
 from herdproof.models.errors import UnknownProperty
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, negate
+from herdproof.models.params import clipped
 from herdproof.properties.progress import prompt
 
 
@@ -35,6 +36,13 @@ class Kind(Enum):
     ALWAYS = "always"
     SOMETIMES = "sometimes"
     EVENTUALLY = "eventually"
+
+
+# What a property's missing observation field means for the user, and the fix.
+_NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
+          "stale": "it needs DB writers: set writers=1 or more",
+          "waited": "the policy does not report which requests are waiting "
+                    "(Observation.waiting)"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,11 @@ class Property:
     def applies_to(self, observation: Observation) -> bool:
         """False if the policy leaves a field this property needs as ``None``."""
         return all(getattr(observation, f) is not None for f in self.requires)
+
+    def needs(self) -> str:
+        """What a configuration must have for this property to apply, and the fix, for the
+        message that says it does not apply (``it needs a lock: turn lock=on``)."""
+        return "; ".join(_NEEDS.get(f, f"it needs {f}") for f in self.requires)
 
     def prepare(self, model: TransitionSystem[Any, Any]) -> TransitionSystem[Any, Any]:
         """The transition system an engine checks this property on: ``model`` itself, or
@@ -115,8 +128,11 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
 # Waits are counted up to here by ``longest_wait``: reaching it means "this long or unbounded".
 WAIT_CAP = 64
 
-_REBUILDS = re.compile(r"REBUILDS<=(\d+)")
-_SERVED_WITHIN = re.compile(r"SERVED<=(\d+)")
+_REBUILDS = re.compile(r"REBUILDS<=(.*)", re.DOTALL)
+_SERVED_WITHIN = re.compile(r"SERVED<=(.*)", re.DOTALL)
+# The bound of REBUILDS<=k and SERVED<=B: ASCII digits (no `٣`), at most this large.
+_BOUND = re.compile(r"[0-9]{1,9}", re.ASCII)
+MAX_BOUND = 1_000_000
 
 DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED",
                                         "REFILL")
@@ -138,14 +154,20 @@ def property_named(name: str) -> Property:
     key = name.strip().upper()
     if key in _FIXED:
         return _FIXED[key]
-    match = _REBUILDS.fullmatch(key)
-    if match:
-        return _rebuilds_at_most(int(match.group(1)))
-    match = _SERVED_WITHIN.fullmatch(key)
-    if match:
-        return _served_within(int(match.group(1)))
+    for pattern, make, letter, what in ((_REBUILDS, _rebuilds_at_most, "k", "rebuild starts"),
+                                        (_SERVED_WITHIN, _served_within, "B", "ticks")):
+        match = pattern.fullmatch(key)
+        if match:
+            bound = match.group(1).strip()
+            if not _BOUND.fullmatch(bound) or int(bound) > MAX_BOUND:
+                family = key.partition("<=")[0]
+                raise UnknownProperty(
+                    f"property `{clipped(name)}`: in {family}<={letter}, {letter} must be a "
+                    f"whole number of {what} from 0 to {MAX_BOUND:,} (digits 0-9), e.g. "
+                    f"{family}<=2")
+            return make(int(bound))
     known = ", ".join([*_FIXED, "REBUILDS<=k", "SERVED<=B"])
-    raise UnknownProperty(f"unknown property `{name}`; choose one of: {known}")
+    raise UnknownProperty(f"unknown property `{clipped(name)}`; choose one of: {known}")
 
 
 def quantity_named(name: str) -> Quantity:

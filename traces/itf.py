@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -39,8 +40,10 @@ from typing import Any
 
 from herdproof.models.core import Action, TransitionSystem, parse_action
 from herdproof.models.errors import HerdproofError
+from herdproof.models.params import clipped
 from herdproof.models.registry import resolve
 from herdproof.properties import property_named
+from herdproof.traces.jsonio import check_trace_size, load_json
 from herdproof.traces.replay import Replayed, ReplayError, model_for, replay
 from herdproof.traces.trace import Trace, TraceFormatError, herdproof_version
 
@@ -49,6 +52,7 @@ ACTION_TAKEN = "mbt::actionTaken"
 NONDET_PICKS = "mbt::nondetPicks"
 INIT = "init"
 _NONE = {"tag": "None", "value": {"#tup": []}}
+_BIGINT = re.compile(r"-?[0-9]{1,100}", re.ASCII)
 
 
 def encode(value: object) -> Any:
@@ -93,13 +97,17 @@ def decode(expr: Any) -> Any:
     if isinstance(expr, list):
         return tuple(decode(v) for v in expr)
     if not isinstance(expr, Mapping):
-        raise TraceFormatError(f"ITF value {expr!r} is not an ITF expression")
+        raise TraceFormatError(f"ITF value {clipped(repr(expr))} is not an ITF expression")
     if "#bigint" in expr:
-        try:
-            return int(expr["#bigint"])
-        except (TypeError, ValueError):
-            raise TraceFormatError(f"ITF value {dict(expr)!r}: `#bigint` must be a string of "
-                                   "digits") from None
+        digits = expr["#bigint"]
+        if not isinstance(digits, str) or not _BIGINT.fullmatch(digits):
+            raise TraceFormatError(f"ITF value {clipped(repr(dict(expr)))}: `#bigint` must be "
+                                   "a string of at most 100 digits 0-9, with an optional -")
+        return int(digits)
+    for tag in ("#tup", "#set", "#map"):
+        if tag in expr and not isinstance(expr[tag], list):
+            raise TraceFormatError(f"ITF value {clipped(repr(dict(expr)))}: `{tag}` must be a "
+                                   "list")
     if "#tup" in expr:
         return tuple(decode(v) for v in expr["#tup"])
     if "#set" in expr:
@@ -109,6 +117,9 @@ def decode(expr: Any) -> Any:
         except TypeError:
             return tuple(items)
     if "#map" in expr:
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in expr["#map"]):
+            raise TraceFormatError(f"ITF value {clipped(repr(dict(expr)))}: `#map` must be a "
+                                   "list of [key, value] pairs")
         pairs = [(decode(k), decode(v)) for k, v in expr["#map"]]
         try:
             return dict(pairs)
@@ -209,6 +220,8 @@ def trace_from_itf(data: object, policy: str | None = None,
     engine = info.get("engine")
     _expect(engine is None or isinstance(engine, str), "#meta.herdproof.engine",
             "must be a name or null")
+    check_trace_size(len(states) - 1, policy_name, full_params,  # type: ignore[arg-type]
+                     "ITF field `states`")
     model = model_for(Trace(policy_name, full_params, ()))
     count = len(model.initial_states())
     _expect(0 <= initial < count, "#meta.herdproof.initial",
@@ -216,7 +229,9 @@ def trace_from_itf(data: object, policy: str | None = None,
     rows: list[Mapping[str, Any]] = list(states)  # type: ignore[arg-type]
     _expect(rows[0].get(ACTION_TAKEN, INIT) == INIT, f"states[0].{ACTION_TAKEN}",
             f"must be {INIT!r}")
-    actions = tuple(_action(model, index, state) for index, state in enumerate(rows[1:], 1))
+    candidates = set(model.candidate_actions())
+    actions = tuple(_action(model, index, state, candidates)
+                    for index, state in enumerate(rows[1:], 1))
     trace = Trace(policy_name, full_params, actions, property=prop, engine=engine,
                   initial=initial, note=str(info.get("note", "")), extra=dict(extra))
     if ours is not None:
@@ -233,15 +248,9 @@ def write_itf(trace: Trace, path: Path, replayed: Replayed | None = None) -> Pat
 
 
 def read_itf(path: Path) -> Trace:
-    """Read an ITF file written by herdproof; raises :class:`TraceFormatError`."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TraceFormatError(f"cannot read trace file {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise TraceFormatError(f"trace file {path} is not valid JSON: {exc.msg} at line "
-                               f"{exc.lineno}") from None
-    return trace_from_itf(data)
+    """Read an ITF file written by herdproof (within the limits of
+    :func:`~traces.jsonio.load_json`); raises :class:`TraceFormatError`."""
+    return trace_from_itf(load_json(path))
 
 
 def looks_like_itf(data: object) -> bool:
@@ -266,7 +275,8 @@ def _picks(action: Action | None, names: list[str]) -> dict[str, Any]:
             for n in names}
 
 
-def _action(model: TransitionSystem[Any, Any], index: int, state: Mapping[str, Any]) -> Action:
+def _action(model: TransitionSystem[Any, Any], index: int, state: Mapping[str, Any],
+            candidates: set[Action]) -> Action:
     where = f"states[{index}]"
     name = state.get(ACTION_TAKEN)
     _expect(isinstance(name, str), f"{where}.{ACTION_TAKEN}",
@@ -279,12 +289,12 @@ def _action(model: TransitionSystem[Any, Any], index: int, state: Mapping[str, A
         if isinstance(pick, Mapping) and "tag" in pick:
             if pick["tag"] == "None":
                 continue
-            _expect(pick["tag"] == "Some", f"{where}.{NONDET_PICKS}.{arg}",
+            _expect(pick["tag"] == "Some", f"{where}.{NONDET_PICKS}.{clipped(arg)}",
                     'must be an option: {"tag": "Some", "value": ...} or {"tag": "None", ...}')
             pick = pick.get("value")
         args[arg] = decode(pick)
     try:
-        action: Action = parse_action(model, str(name), args)
+        action: Action = parse_action(model, str(name), args, candidates)
         return action
     except HerdproofError as exc:
         raise TraceFormatError(f"ITF field `{where}.{ACTION_TAKEN}`: {exc}") from None
@@ -305,9 +315,9 @@ def _check_states(trace: Trace, variables: list[str], states: list[Mapping[str, 
         for var in variables:
             _expect(var in got, f"states[{index}].{var}", "is missing")
             _expect(got[var] == want[var], f"states[{index}].{var}",
-                    f"is {json.dumps(got[var])}, but the actions replay to "
-                    f"{json.dumps(want[var])}: the file was edited, or the model changed since "
-                    "it was written (re-export it)")
+                    f"is {clipped(json.dumps(got[var]), 200)}, but the actions replay to "
+                    f"{clipped(json.dumps(want[var]), 200)}: the file was edited, or the model "
+                    "changed since it was written (re-export it)")
 
 
 def _description(trace: Trace, replayed: Replayed) -> str:

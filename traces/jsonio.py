@@ -28,7 +28,12 @@ field          meaning
 =============  =========================================================================
 
 A file that breaks any of this is rejected with :class:`~traces.trace.TraceFormatError` naming
-the field and the problem. :func:`read_trace` also reads ITF files (:mod:`traces.itf`).
+the field and the problem. :func:`read_trace` also reads ITF files (:mod:`traces.itf`). Before
+anything is built from a file it must be UTF-8 JSON of at most 16 MB, nested at most 64 levels,
+with integers of at most 100 digits (no NaN or Infinity) and at most 100,000 actions (and
+actions x requests at most 1,000,000, since replaying a step checks every request); its
+parameters are validated like ``-p`` values, which bounds the model it names (at most 1,000
+requests).
 """
 
 from __future__ import annotations
@@ -41,13 +46,22 @@ from typing import Any
 
 from herdproof.models.core import Action, parse_action
 from herdproof.models.errors import HerdproofError
-from herdproof.models.registry import resolve
+from herdproof.models.registry import requests_in, resolve
 from herdproof.properties import property_named
 from herdproof.traces.replay import model_for, replay
 from herdproof.traces.trace import Trace, TraceFormatError, herdproof_version
 
 FORMAT = "herdproof-trace"
 VERSION = 1
+
+# Limits on a trace file, checked before anything is built from it: its size, how deeply its
+# JSON nests (herdproof's files nest 8 levels or fewer), how long its integers are, and how
+# many steps it has (the models' own sizes are bounded by the parameters' validation).
+MAX_TRACE_BYTES = 16 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+MAX_JSON_DIGITS = 100
+MAX_TRACE_STEPS = 100_000
+MAX_TRACE_WORK = 1_000_000  # steps x requests: replaying a step checks every request
 
 
 def trace_to_dict(trace: Trace, with_steps: bool = True) -> dict[str, Any]:
@@ -103,6 +117,8 @@ def trace_from_dict(data: object) -> Trace:
         policy_name, full_params = resolve(str(policy), params)
     except HerdproofError as exc:
         raise TraceFormatError(f"trace field `policy`/`params`: {exc}") from None
+    check_trace_size(len(raw_actions), policy_name, full_params,  # type: ignore[arg-type]
+                     "trace field `actions`")
     skeleton = Trace(policy_name, full_params, ())
     model = model_for(skeleton)
     count = len(model.initial_states())
@@ -110,9 +126,9 @@ def trace_from_dict(data: object) -> Trace:
             f"must number one of the model's {count} initial state(s), from 0")
     if prop is not None:
         _expect(named.applies_to_model(model), "property",
-                f"{prop} does not apply to {policy_name} with these parameters (it needs "
-                f"{', '.join(named.requires)}); the trace does not match its policy")
-    actions = []
+                f"{prop} does not apply to {policy_name} with these parameters "
+                f"({named.needs()}); the trace does not match its policy")
+    actions, candidates = [], set(model.candidate_actions())
     for index, item in enumerate(raw_actions, start=1):  # type: ignore[arg-type]
         where = f"actions[{index - 1}]"
         _expect(isinstance(item, Mapping) and isinstance(item.get("action"), str), where,
@@ -120,7 +136,7 @@ def trace_from_dict(data: object) -> Trace:
         args = item.get("args", {})
         _expect(isinstance(args, Mapping), f"{where}.args", "must be an object")
         try:
-            actions.append(parse_action(model, item["action"], args))
+            actions.append(parse_action(model, item["action"], args, candidates))
         except HerdproofError as exc:
             raise TraceFormatError(f"trace field `{where}`: {exc}") from None
     return Trace(policy_name, full_params, tuple(actions), property=prop, engine=engine,
@@ -138,20 +154,87 @@ def write_trace(trace: Trace, path: Path) -> Path:
 def read_trace(path: Path) -> Trace:
     """Read a trace file, herdproof JSON or ITF (told apart by content); raises
     :class:`TraceFormatError` if it is missing, malformed or does not match its policy."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TraceFormatError(f"cannot read trace file {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TraceFormatError(f"trace file {path} is not valid JSON: {exc.msg} at line "
-                               f"{exc.lineno}") from None
+    data = load_json(path)
     from herdproof.traces.itf import looks_like_itf, trace_from_itf
 
     if looks_like_itf(data):
         return trace_from_itf(data)
     return trace_from_dict(data)
+
+
+def check_trace_size(steps: int, policy: str, params: Mapping[str, Any], where: str) -> None:
+    """Refuse a trace too long to replay in seconds: at most :data:`MAX_TRACE_STEPS` steps, and
+    steps x requests at most :data:`MAX_TRACE_WORK`."""
+    if steps > MAX_TRACE_STEPS:
+        raise TraceFormatError(f"{where} must hold at most {MAX_TRACE_STEPS:,} steps, not "
+                               f"{steps:,}")
+    requests = requests_in(policy, params)
+    if steps * requests > MAX_TRACE_WORK:
+        raise TraceFormatError(f"{where}: {steps:,} steps over {requests:,} requests are too "
+                               f"many to replay; steps x requests must be at most "
+                               f"{MAX_TRACE_WORK:,}")
+
+
+def load_json(path: Path, what: str = "trace file") -> Any:
+    """The JSON content of ``path``, read within the limits above (UTF-8, at most
+    :data:`MAX_TRACE_BYTES` bytes, nesting and integers bounded, no NaN or Infinity); raises
+    :class:`TraceFormatError` saying which limit or rule the file breaks."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_TRACE_BYTES + 1)
+    except OSError as exc:
+        raise TraceFormatError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # e.g. a NUL byte in the name
+        raise TraceFormatError(f"cannot read {what} {path!r}: {exc}") from None
+    if len(raw) > MAX_TRACE_BYTES:
+        raise TraceFormatError(f"{what} {path} is larger than {MAX_TRACE_BYTES // 2**20} MB, "
+                               "the most herdproof reads")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TraceFormatError(f"{what} {path} is not UTF-8 text (byte {exc.start} is "
+                               f"{raw[exc.start]:#04x}); is it a binary file?") from None
+
+    def integer(digits: str) -> int:
+        if len(digits.lstrip("-")) > MAX_JSON_DIGITS:
+            raise TraceFormatError(f"{what} {path} holds an integer of "
+                                   f"{len(digits.lstrip('-')):,} digits; at most "
+                                   f"{MAX_JSON_DIGITS} are allowed")
+        return int(digits)
+
+    def constant(name: str) -> Any:
+        raise TraceFormatError(f"{what} {path} is not valid JSON: {name} is not a JSON value")
+
+    too_deep = TraceFormatError(f"{what} {path} nests its JSON more than {MAX_JSON_DEPTH} "
+                                "levels deep; herdproof's own files nest 8 or fewer")
+    try:
+        data = json.loads(text, parse_int=integer, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(f"{what} {path} is not valid JSON: {exc.msg} at line "
+                               f"{exc.lineno}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _nesting(data) > MAX_JSON_DEPTH:
+        raise too_deep
+    return data
+
+
+def _nesting(data: Any) -> int:
+    """How deeply lists and objects nest in ``data`` (without recursion: any depth is safe)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _args(action: Action) -> dict[str, Any]:

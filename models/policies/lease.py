@@ -52,10 +52,21 @@ from typing import ClassVar
 
 from herdproof.models import cache, environment, policy, program
 from herdproof.models.core import Invariant
-from herdproof.models.observation import Observation, waiting
+from herdproof.models.memcached_item import Item
+from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import RequestAction, Say, Step, Timer, answer, call, note
+from herdproof.models.program import (
+    RequestAction,
+    Say,
+    Send,
+    Step,
+    Timer,
+    answer,
+    call,
+    not_on_a_server,
+    note,
+)
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -116,7 +127,7 @@ class LeaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseState:
+class LeaseState(program.RequestsState):
     """One moment of the race.
 
     ``timer[r]``: elapsed rebuild ticks while REBUILDING, remaining sleep while SLEEPING, else 0.
@@ -124,18 +135,11 @@ class LeaseState:
     what they hold where they are declared.
     """
 
-    pc: tuple[Int, ...]
-    timer: tuple[Int, ...]
-    held: tuple[Bool, ...]
-    seen: tuple[Int, ...]
     valid: tuple[Bool, ...]  # memcached still accepts r's token
     filled: Bool
     cached: Int
     window: Int  # ticks until memcached issues another token (0: the next miss gets one)
     deleted: Bool  # a recently deleted value is kept for stale answers
-    db: Int
-    starts: Int
-    crashed: Int
 
 
 class Hit(RequestAction):
@@ -179,22 +183,31 @@ MEMCACHED, DB = "memcached", "DB"
 ABOUT_TO_GET = (IDLE, SLEEPING)
 GET = call(MEMCACHED, "get key")
 ROWS = answer(DB, "rows (rebuild done)")
+# What a step sends to a real memcached (replay --memcached): the look-aside cache's get, set
+# and delete are stock commands; a lease is not.
+GET_SENDS = (Send("mg", "k", flags="v"),)
+NO_LEASES_ON_A_SERVER = (
+    "Facebook's lease tokens are not a stock memcached feature (no stock command hands one out, "
+    "tells a miss to wait, keeps a deleted value or checks a token on set), so only lease with "
+    "leases=off replays on a real memcached")
+LEASE_SENDS = not_on_a_server(NO_LEASES_ON_A_SERVER)
 
 STEPS: tuple[Step[LeaseState], ...] = (
-    Step(Hit, at=ABOUT_TO_GET, command="get key",
+    Step(Hit, at=ABOUT_TO_GET, command="get key", sends=GET_SENDS,
          says=(GET, answer(MEMCACHED, "value (hit)")),
          guard=lambda m, s, r: all_of(s.timer[r] == 0, cache.hits(s.filled)),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
     Step(Miss, at=ABOUT_TO_GET, when=lambda cfg: not cfg.leases, command="get key",
+         sends=GET_SENDS,
          says=(GET, answer(MEMCACHED, "nil (miss)")),
          guard=lambda m, s, r: m.get_misses(s, r),
          effect=lambda m, s, r: m.start_rebuild(s, r)),
-    Step(WinLease, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases,
+    Step(WinLease, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases, sends=LEASE_SENDS,
          command="get key (a miss that returns a lease token)",
          says=(GET, answer(MEMCACHED, "miss, and a lease token")),
          guard=lambda m, s, r: all_of(m.get_misses(s, r), s.window == 0),
          effect=lambda m, s, r: m.start_rebuild(m.issue_token(s, r), r)),
-    Step(ToldToWait, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases,
+    Step(ToldToWait, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases, sends=LEASE_SENDS,
          command="get key (a miss inside the window: wait and retry)",
          says=(GET, answer(MEMCACHED, "miss, no token: wait and retry"),
                note("waits {wait} tick(s), then gets again")),
@@ -202,16 +215,19 @@ STEPS: tuple[Step[LeaseState], ...] = (
                                       negate(m.stale_on_offer(s))),
          effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
     Step(GetStale, at=ABOUT_TO_GET, when=lambda cfg: cfg.leases and cfg.stale_values,
+         sends=LEASE_SENDS,
          command="get key (a miss inside the window: the recently deleted value, stale)",
          says=(GET, answer(MEMCACHED, "the stale value")),
          guard=lambda m, s, r: all_of(m.get_misses(s, r), s.window > 0, m.stale_on_offer(s)),
          effect=lambda m, s, r: m.end(s, r, GOT_STALE)),
     Step(Fill, at=REBUILDING, command="set key <value> <lease token> (no token without leases)",
+         sends=(Send("ms", "k", value="seen", when=lambda cfg: not cfg.leases),
+                *not_on_a_server(NO_LEASES_ON_A_SERVER, when=lambda cfg: cfg.leases)),
          says=(ROWS, call(MEMCACHED, "set key value{with_token}"), answer(MEMCACHED, "STORED")),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.accepts(s, r)),
          effect=lambda m, s, r: m.end(replace(s, filled=cache.fill(), cached=s.seen[r],
                                               deleted=False), r, GOT_VALUE)),
-    Step(FillRejected, at=REBUILDING, when=lambda cfg: cfg.leases,
+    Step(FillRejected, at=REBUILDING, when=lambda cfg: cfg.leases, sends=LEASE_SENDS,
          command="set key <value> <lease token> (the token is void: not stored)",
          says=(ROWS, call(MEMCACHED, "set key value (token)"),
                answer(MEMCACHED, "rejected (its token is no longer valid)")),
@@ -227,7 +243,11 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
     TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
                                               SLEEPING: Timer(up=False)}
     WORK = REBUILDING
+    DONE = DONE
     PARTICIPANTS = (MEMCACHED, DB)
+    MEMCACHED_KEYS = (("k", "value"),)
+    ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
+        "Pause": (), "Crash": (), "Write": (Send("md", "k"),)}
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
         "Write": (note("a writer commits {db}", over=DB),
                   Say(DB, MEMCACHED, "delete key (invalidate)")),
@@ -268,15 +288,7 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         )
 
     def observe(self, s: LeaseState) -> Observation:
-        return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc),
-            rebuild_starts=s.starts,
-            foreign_release=None,
-            cache_filled=s.filled,
-            unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
-            waiting=waiting(s.pc, IDLE, DONE),
-            stale=environment.stale(s.filled, s.cached, s.db) if self.cfg.writers else None,
-        )
+        return self.observation(s, s.filled, cached=s.cached)
 
     def describe(self, s: LeaseState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -388,6 +400,11 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
     def tick_stores(self, s: LeaseState) -> LeaseState:
         """The lease window counts down to 0 (open)."""
         return replace(s, window=ite(s.window > 0, s.window - 1, 0))
+
+    def items(self, s: LeaseState) -> dict[str, Item]:
+        """The key's item on a stock memcached: the value set, never expiring (the lease, the
+        window and the kept deleted value are not stock; no CAS ids are tracked)."""
+        return {"k": Item(present=s.filled, valued=s.filled, version=ite(s.filled, s.cached, 0))}
 
     # -- narration -------------------------------------------------------------------------
 

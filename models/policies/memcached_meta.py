@@ -52,10 +52,19 @@ from herdproof.models.errors import InvalidParameter
 from herdproof.models.memcached_item import (
     Item,  # the item's semantics live there; re-exported here
 )
-from herdproof.models.observation import Observation, waiting
+from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import RequestAction, Say, Step, Timer, answer, call, note
+from herdproof.models.program import (
+    RequestAction,
+    Say,
+    Send,
+    Step,
+    Timer,
+    answer,
+    call,
+    note,
+)
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -115,22 +124,15 @@ class MetaConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class MetaState:
+class MetaState(program.RequestsState):
     """One moment of the race: the requests, the item, the database version.
 
     ``cas_seen[r]`` is the CAS id r's winning ``mg`` returned; ``seen[r]`` the DB version its
     rebuild read; ``timer``/``held`` as in every policy (elapsed rebuild or remaining sleep).
     """
 
-    pc: tuple[Int, ...]
-    timer: tuple[Int, ...]
-    held: tuple[Bool, ...]
-    seen: tuple[Int, ...]
     cas_seen: tuple[Int, ...]
     item: Item
-    db: Int
-    starts: Int
-    crashed: Int
 
 
 class Hit(RequestAction):
@@ -208,34 +210,45 @@ def _with_cas(cfg: MetaConfig) -> bool:
     return cfg.cas
 
 
+def _without_cas(cfg: MetaConfig) -> bool:
+    return not cfg.cas
+
+
+# What each step sends to a real memcached (replay --memcached): the flags as the client sends
+# them, R left off when recache is 0, T when value_ttl is 0 (never expires).
+MG_SENDS = (Send("mg", "k", flags="v c N<stub_ttl> R<recache>"),)
+MS_SENDS = (Send("ms", "k", value="seen", cas="cas_seen", flags="T<value_ttl>", when=_with_cas),
+            Send("ms", "k", value="seen", flags="T<value_ttl>", when=_without_cas))
+
+
 STEPS: tuple[Step[MetaState], ...] = (
-    Step(Hit, at=ABOUT_TO_MG, command=MG, says=_mg("value (hit)"),
+    Step(Hit, at=ABOUT_TO_MG, command=MG, sends=MG_SENDS, says=_mg("value (hit)"),
          guard=lambda m, s, r: all_of(_slept(s, r), s.item.valued, negate(s.item.stale),
                                       negate(m.win_up_for_grabs(s.item))),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
-    Step(WinStub, at=ABOUT_TO_MG, command=MG,
+    Step(WinStub, at=ABOUT_TO_MG, command=MG, sends=MG_SENDS,
          says=_mg("EN W: a stub is created and you win the rebuild"),
          guard=lambda m, s, r: all_of(_slept(s, r), negate(s.item.present)),
          effect=lambda m, s, r: m.start_rebuild(replace(s, item=mi.vivify(
              s.item, m.cfg.stub_ttl, fresh_cas=s.item.cas + 1)), r)),
-    Step(GotZ, at=ABOUT_TO_MG, command=MG,
+    Step(GotZ, at=ABOUT_TO_MG, command=MG, sends=MG_SENDS,
          says=(*_mg("Z: another request won"), note("waits {wait} tick(s), then retries")),
          guard=lambda m, s, r: all_of(_slept(s, r), mi.is_stub(s.item), s.item.won),
          effect=lambda m, s, r: m.goto(s, r, SLEEPING, timer=m.cfg.wait)),
-    Step(WinRecache, at=ABOUT_TO_MG, when=_with_winners, command=MG,
+    Step(WinRecache, at=ABOUT_TO_MG, when=_with_winners, command=MG, sends=MG_SENDS,
          says=_mg("W: you win the recache"),
          guard=lambda m, s, r: all_of(_slept(s, r), m.win_up_for_grabs(s.item)),
          effect=lambda m, s, r: m.start_rebuild(replace(s, item=mi.hand_out_win(s.item)), r)),
-    Step(ServeStale, at=ABOUT_TO_MG, when=_with_writers, command=MG,
+    Step(ServeStale, at=ABOUT_TO_MG, when=_with_writers, command=MG, sends=MG_SENDS,
          says=_mg("X Z: a stale value, another request is rebuilding"),
          guard=lambda m, s, r: all_of(_slept(s, r), s.item.valued, s.item.stale,
                                       s.item.won),
          effect=lambda m, s, r: m.end(s, r, GOT_STALE)),
-    Step(Store, at=REBUILDING, command=MS, says=_ms("HD: stored"),
+    Step(Store, at=REBUILDING, command=MS, sends=MS_SENDS, says=_ms("HD: stored"),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.cas_matches(s, r)),
          effect=lambda m, s, r: m.end(replace(s, item=mi.store(
              s.item, s.seen[r], m.cfg.value_ttl, fresh_cas=s.item.cas + 1)), r, GOT_VALUE)),
-    Step(StoreRejected, at=REBUILDING, when=_with_cas, command="ms k S<n> C<cas>",
+    Step(StoreRejected, at=REBUILDING, when=_with_cas, command="ms k S<n> C<cas>", sends=MS_SENDS,
          says=_ms("EX or NF: not stored"),
          guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.cas_matches(s, r))),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
@@ -250,7 +263,11 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
                                               SLEEPING: Timer(up=False, duration="wait")}
     WORK = REBUILDING
+    DONE = DONE
     PARTICIPANTS = (MEMCACHED, DB)
+    MEMCACHED_KEYS = (("k", "item"),)
+    ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
+        "Pause": (), "Crash": (), "Write": (Send("md", "k", flags="I"),)}
 
     # -- the contract ------------------------------------------------------------------
 
@@ -291,16 +308,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     def observe(self, s: MetaState) -> Observation:
         item = s.item
         fresh_value = all_of(item.present, item.valued, negate(item.stale))
-        return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc),
-            rebuild_starts=s.starts,
-            foreign_release=None,
-            cache_filled=fresh_value,
-            unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
-            waiting=waiting(s.pc, IDLE, DONE),
-            stale=environment.stale(fresh_value, item.version, s.db)
-            if self.cfg.writers else None,
-        )
+        return self.observation(s, fresh_value, cached=item.version)
 
     def describe(self, s: MetaState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -378,6 +386,10 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     def tick_stores(self, s: MetaState) -> MetaState:
         """An item whose exptime arrives is gone (``exptime <= t``)."""
         return replace(s, item=mi.tick(s.item))
+
+    def items(self, s: MetaState) -> dict[str, Item]:
+        """The key's item, as memcached holds it (``replay --memcached``)."""
+        return {"k": s.item}
 
     # -- narration -------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ from typing import ClassVar
 from herdproof.models import cache, environment, redis_lock, singleflight
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
-from herdproof.models.observation import Observation, waiting
+from herdproof.models.observation import Observation
 from herdproof.models.ops import (
     Bool,
     Int,
@@ -80,6 +80,7 @@ from herdproof.models.program import (
     NOT_ON_A_SERVER,
     ProgramModel,
     RequestAction,
+    RequestsState,
     Say,
     Send,
     Step,
@@ -191,7 +192,7 @@ class StackConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class StackState:
+class StackState(RequestsState):
     """One moment of the race.
 
     ``timer[r]`` is request ``r``'s elapsed rebuild ticks while REBUILDING, its remaining sleep
@@ -205,22 +206,15 @@ class StackState:
     issued), ``accepted`` (the highest token the cache accepted), ``crashed`` (crashes so far).
     """
 
-    pc: tuple[Int, ...]
-    timer: tuple[Int, ...]
     flights: tuple[Int, ...]
     lock: RedisLock
     cache_filled: Bool
-    starts: Int
     foreign: Bool
     t: Int
-    held: tuple[Bool, ...]
-    seen: tuple[Int, ...]
     token: tuple[Int, ...]
-    db: Int
     cached: Int
     fence: Int
     accepted: Int
-    crashed: Int
 
 
 class Hit(RequestAction):
@@ -366,7 +360,8 @@ STEPS: tuple[Step[StackState], ...] = (
          guard=lambda m, s, r: cache.misses(s.cache_filled),
          sends=GET_CACHE,
          effect=lambda m, s, r: m.start_rebuild(s, r)),
-    Step(Finish, at=REBUILDING, command="SET key <value>; then the release",
+    Step(Finish, at=REBUILDING,
+         command="SET key <value>, then the release: DEL lock, EVAL cad, or GET lock",
          says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
          sends=(Send("SET", "cache", token=True), *RELEASE_LOCK),
@@ -409,6 +404,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         RELEASING_OTHER: Timer(up=True, duration="gap")}
     URGENT = (RECHECK,)
     WORK = REBUILDING
+    DONE = DONE
     PARTICIPANTS = (REDIS, DB)
     KEYS = (("lock", "token"), ("cache", "presence"))
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
@@ -460,15 +456,8 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         )
 
     def observe(self, s: StackState) -> Observation:
-        return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc),
-            rebuild_starts=s.starts,
-            foreign_release=s.foreign if self.cfg.lock else None,
-            cache_filled=s.cache_filled,
-            unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
-            waiting=waiting(s.pc, IDLE, DONE),
-            stale=environment.stale(s.cache_filled, s.cached, s.db) if self.cfg.writers else None,
-        )
+        return self.observation(s, s.cache_filled, cached=s.cached,
+                                foreign=s.foreign if self.cfg.lock else None)
 
     def truncated(self, s: StackState) -> bool:
         return self.cfg.horizon > 0 and s.t == self.cfg.horizon and self.urgent_free(s)

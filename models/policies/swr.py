@@ -59,8 +59,8 @@ from typing import ClassVar
 
 from herdproof.models import environment, policy, program
 from herdproof.models.core import Action, Invariant
-from herdproof.models.observation import Observation, waiting
-from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
+from herdproof.models.observation import Observation
+from herdproof.models.ops import Bool, Int, all_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import ProgramModel, RequestAction, Say, Step, answer, call, note
 
@@ -107,26 +107,19 @@ class SwrConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class SwrState:
+class SwrState(program.RequestsState):
     """``window``: ticks left in which the stale value may be served (0: closed).
     ``refresh``: elapsed ticks of the background refresh, ``NO_REFRESH`` if none runs.
     ``timer[r]``: elapsed ticks of r's synchronous fetch."""
 
-    pc: tuple[Int, ...]
-    timer: tuple[Int, ...]
     fresh: Bool
     window: Int
     refresh: Int
-    starts: Int
-    # the environment's (models/environment.py): paused this tick and the DB version read, per
-    # fetch and for the refresh; the version the cache holds, the DB's, and crashes so far
-    held: tuple[Bool, ...]
-    seen: tuple[Int, ...]
+    # the environment's (models/environment.py) for the refresh: paused this tick, the DB
+    # version it read; and the version the cache holds
     refresh_held: Bool
     refresh_seen: Int
     cached: Int
-    db: Int
-    crashed: Int
 
 
 class Hit(RequestAction):
@@ -249,6 +242,7 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
     TIMERS: ClassVar[Mapping[int, program.Timer]] = {
         REBUILDING: program.Timer(up=True, duration="rebuild")}
     WORK = REBUILDING
+    DONE = DONE
     PARTICIPANTS = (CACHE, DB)
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
         "Pause": (note("the origin answers {r}'s fetch one more tick late (pause)"),),
@@ -290,15 +284,8 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
         )
 
     def observe(self, s: SwrState) -> Observation:
-        return Observation(
-            rebuilding=count(pc == REBUILDING for pc in s.pc) + ite(self.refreshing(s), 1, 0),
-            rebuild_starts=s.starts,
-            foreign_release=None,
-            cache_filled=s.fresh,
-            unserved=count(negate(any_of(*(pc == d for d in DONE))) for pc in s.pc),
-            waiting=waiting(s.pc, IDLE, DONE),
-            stale=environment.stale(s.fresh, s.cached, s.db) if self.cfg.writers else None,
-        )
+        return self.observation(s, s.fresh, cached=s.cached,
+                                background=ite(self.refreshing(s), 1, 0))
 
     def describe(self, s: SwrState) -> dict[str, str]:
         cfg = self.cfg

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.ticked_memcached import MetaClient
+from herdproof.ticked_memcached import MetaClient
 
 
 def _free_port() -> int:

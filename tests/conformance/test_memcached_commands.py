@@ -31,8 +31,8 @@ from herdproof.models.core import Action
 from herdproof.models.environment import Crash, Write
 from herdproof.models.policies import memcached_meta as meta
 from herdproof.models.registry import build
+from herdproof.ticked_memcached import CasBijection, MetaClient, TickedMemcached
 from tests.conformance.report import SEQUENCES
-from tests.conformance.ticked_memcached import CasBijection, MetaClient, TickedMemcached
 
 KEYS = ("a", "b")
 keys = st.sampled_from(range(len(KEYS)))

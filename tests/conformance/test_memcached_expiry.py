@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.conformance.ticked_memcached import MetaClient
+from herdproof.ticked_memcached import MetaClient
 
 POLL_S = 0.02
 

@@ -11,6 +11,7 @@ from hypothesis import settings
 from herdproof.engines import explicit, stateful
 from herdproof.engines.explicit import Exploration
 from herdproof.engines.result import Verdict
+from herdproof.models.core import successors
 from herdproof.models.registry import build
 from herdproof.properties import DEFAULT_PROPERTIES, applicable_properties, quantity_named
 from herdproof.traces import replay
@@ -20,7 +21,20 @@ from tests.expectations import CASES, Case, case_params, violated_params
 @cache
 def explored(name: str, symmetry: bool) -> Exploration:
     case = next(c for c in CASES if c.name == name)
-    return explicit.explore(build(case.preset, case.params), symmetry=symmetry)
+    # paranoid: every state of every row is held to the model's type invariant
+    return explicit.explore(build(case.preset, case.params), symmetry=symmetry, paranoid=True)
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_the_fast_path_and_the_generic_operators_give_the_same_successors(case: Case) -> None:
+    """The search expands states with the program's compiled fast path; enabled/apply through
+    the z3-capable operators (what replay, Hypothesis and the solver use) must agree with it on
+    every reachable state, action for action and in the same order."""
+    model = build(case.preset, case.params)
+    fast = getattr(model, "successors", None)
+    assert fast is not None, "every registered policy is compiled from a request program"
+    for state in explored(case.name, False).graph:
+        assert fast(state) == successors(model, state)
 
 
 def test_the_table_is_broad_enough() -> None:

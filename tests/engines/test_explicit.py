@@ -8,6 +8,7 @@ import pytest
 
 from herdproof.engines import explicit
 from herdproof.engines.result import Verdict
+from herdproof.models.core import ModelError
 from herdproof.models.errors import HerdproofError
 from herdproof.models.registry import build
 from herdproof.traces import replay
@@ -96,3 +97,75 @@ def test_dot_export_refuses_huge_graphs(tmp_path: Path) -> None:
                                    max_states=explicit.DOT_STATE_LIMIT + 10)
     with pytest.raises(HerdproofError, match="DOT export is for instances of at most"):
         explicit.write_dot(exploration, tmp_path / "g.dot")
+
+
+def test_the_time_limit_is_read_per_state_so_a_slow_model_stops_on_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A model whose every expansion is slow (as stack at nodes=100 is): with the clock read
+    # every 256 expansions, as it once was, a 0.3 s limit overshot by 256 x 20 ms.
+    import time
+
+    model = build("stack", {"nodes": 2, "per_node": 2})
+    real = model.successors  # type: ignore[attr-defined]  # the search's expansion
+
+    def slow(state: object) -> object:
+        time.sleep(0.02)
+        return real(state)
+
+    monkeypatch.setattr(model, "successors", slow)
+    started = time.perf_counter()
+    [result] = explicit.check(model, ["ONE"], max_seconds=0.3)
+    assert time.perf_counter() - started < 3  # generous: the limit plus a few expansions
+    assert result.verdict is Verdict.UNKNOWN
+    assert result.detail.startswith("time limit 0.3s reached after ")
+    assert f"after {result.states} states (" in result.detail
+
+
+def test_ctrl_c_keeps_what_was_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build("none", {"nodes": 2, "per_node": 2})
+    real, calls = model.successors, []  # type: ignore[attr-defined]
+
+    def interrupted_later(state: object) -> object:
+        calls.append(state)
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        return real(state)
+
+    monkeypatch.setattr(model, "successors", interrupted_later)
+    results = {r.property: r for r in explicit.check(model, ["ONE", "REBUILDS<=9", "SERVED"])}
+    assert all(r.interrupted for r in results.values())
+    assert results["ONE"].verdict is Verdict.VIOLATED  # found before Ctrl-C: still reported
+    assert results["ONE"].trace is not None and len(results["ONE"].trace) == 2
+    states = results["ONE"].states
+    assert results["REBUILDS<=9"].verdict is Verdict.UNKNOWN
+    assert results["REBUILDS<=9"].detail.startswith(f"interrupted after {states} states (")
+    assert results["SERVED"].verdict is Verdict.UNKNOWN
+
+
+def test_ctrl_c_makes_the_maximum_a_lower_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build("none", {"nodes": 2, "per_node": 2})
+    real, calls = model.successors, []  # type: ignore[attr-defined]
+
+    def interrupted_later(state: object) -> object:
+        calls.append(state)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+        return real(state)
+
+    monkeypatch.setattr(model, "successors", interrupted_later)
+    found = explicit.maximise(model, "rebuild_starts")
+    assert found.interrupted and not found.complete
+    assert found.detail.startswith("a lower bound: interrupted after ")
+    replayed = replay(found.trace)
+    assert replayed.model.observe(replayed.states[-1]).rebuild_starts == found.value
+
+
+def test_paranoid_holds_every_state_to_the_type_invariant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The domain check finds bugs in a policy module, so the search does it when asked (and
+    the expectation tests always ask); a plain search trusts the module."""
+    model = build("none", {"nodes": 1, "per_node": 2})
+    monkeypatch.setattr(model, "in_domain", lambda s: s.starts < 2)  # as if a bug broke it
+    assert explicit.explore(model).complete
+    with pytest.raises(ModelError, match="outside the model's domain"):
+        explicit.explore(model, paranoid=True)

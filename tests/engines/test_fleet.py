@@ -270,7 +270,7 @@ def test_cli_compares_policies_in_one_table(capsys: pytest.CaptureFixture[str]) 
     (["--ex", "0"], "ex must be an integer >= 1"),
     (["--ex", "1.5ms"], "not a whole number of milliseconds"),
     (["--wait", "soon"], "not a duration"),
-    (["--nodes", "x"], "invalid int value"),
+    (["--nodes", "x"], "--nodes takes an integer"),
     (["--plot", "out"], "--plot draws the sweeps"),
     (["--sweep-ex", "--policy", "none"], "has no lock to expire"),
     (["--sweep-nodes", "0,5"], "at least 1"),

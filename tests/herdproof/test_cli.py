@@ -497,6 +497,10 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert [p["name"] for p in data["parametric_properties"]] == ["REBUILDS<=k", "SERVED<=B"]
     for policy in data["policies"]:
         assert {"pause", "crash", "crashes", "writers"} <= {p["name"] for p in policy["params"]}
+        # the program, as its annotations name it: every step with the command it models
+        assert policy["program"] and all(step["command"] for step in policy["program"])
+    stack = {step["step"]: step["command"] for step in data["policies"][0]["program"]}
+    assert stack["WinLock"] == "SET lock <token> NX EX <ex>" and stack["DelLock"] == "DEL lock"
 
 
 def test_served_within_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -514,7 +518,8 @@ def test_served_within_from_the_command_line(capsys: pytest.CaptureFixture[str])
 def test_served_within_a_non_number_is_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "check", "stack", "--property", "SERVED<=soon")
     assert (code, out) == (2, "")
-    assert err.startswith("herdproof: error: unknown property `SERVED<=soon`")
+    assert err.startswith("herdproof: error: property `SERVED<=soon`: in SERVED<=B, B must be "
+                          "a whole number")
     assert err.count("\n") == 1
 
 

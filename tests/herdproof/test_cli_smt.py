@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -57,8 +58,9 @@ def test_synth_smallest_safe_expiry(capsys: pytest.CaptureFixture[str]) -> None:
                        "-p", "rebuild=5", "--param", "ex", "--property", "ONE", "--json")
     data = json.loads(out)
     assert code == 0
-    assert {"param", "smallest_safe", "proof", "counterexample"} <= set(data)
+    assert {"param", "smallest_safe", "proof", "counterexample", "safe", "monotone"} <= set(data)
     assert data["param"] == "ex" and data["smallest_safe"] == 5
+    assert data["safe"] == [[5, 64]] and data["unsafe"] == [[1, 4]] and data["monotone"] is True
     assert data["proof"]["verdict"] == "holds"
     below = trace_from_dict(data["counterexample"])
     assert below.params["ex"] == 4 and replay(below).violation == len(below)
@@ -69,7 +71,47 @@ def test_synth_relation(capsys: pytest.CaptureFixture[str]) -> None:
                        "--relative-to", "rebuild", "--property", "ONE")
     assert code == 0
     assert out.startswith("smallest safe: ex >= rebuild (proved by induction")
-    assert "counterexample just below it" in out
+    assert "checked every offset c in ex = rebuild + c from -4 to 4: safe 0..4; unsafe -4..-1 " \
+           "(monotone)" in out
+    assert "counterexample just below it (ex = rebuild - 1)" in out
+
+
+def test_synth_says_when_safety_is_not_monotone(capsys: pytest.CaptureFixture[str]) -> None:
+    # GET then DEL: ex=2 lets the lock expire in the gap between them (issue 13)
+    code, out, _ = run(capsys, "synth", "stack", "-p", "nodes=1", "-p", "per_node=2",
+                       "-p", "singleflight=off", "-p", "release=get-del", "-p", "rebuild=2",
+                       "-p", "gap=1", "--param", "ex", "--property", "NOFOREIGN", "--upper", "6")
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == "smallest safe ex = 1 (proved by k-induction)"
+    assert lines[1] == "not monotone: ex=2 is unsafe although 1 is safe; every ex from 3 to 6 " \
+                       "is safe"
+    assert lines[2] == "checked every ex from 1 to 6: safe 1, 3-6; unsafe 2"
+    assert "  violated at 2: counterexample of 9 steps, replayed" in lines
+    assert "counterexample at ex=2, above the safe ex=1:" in lines
+    # the DEL that removes another request's lock (which request: the solver's choice)
+    assert re.search(r"DelLock\(r=\d\)", out) and "NOFOREIGN violated" in out
+
+
+def test_synth_with_an_unknown_value_below_is_not_settled(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from herdproof.engines import smt
+
+    def answer(verdict: Verdict, low: int, high: int, detail: str = "") -> smt.Decision:
+        return smt.Decision(smt.Proof(verdict, "induction", 1, 0.0, detail=detail), low, high)
+
+    safe = answer(Verdict.HOLDS, 3, 4)  # one proof for ex in 3..4
+    found = smt.Synthesis("ex", 3, safe.proof, None, searched=(1, 4), decisions={
+        1: answer(Verdict.UNKNOWN, 1, 1, "induction did not close"),
+        2: answer(Verdict.UNKNOWN, 2, 2, "induction did not close"), 3: safe, 4: safe})
+    monkeypatch.setattr(smt, "synthesise", lambda *args, **kwargs: found)
+    code, out, _ = run(capsys, "synth", "lock-cad", "--param", "ex", "--property", "ONE")
+    assert code == 3
+    assert out.splitlines() == [
+        "smallest safe ex = 3 (proved by induction), but 1-2 below it: unknown",
+        "checked every ex from 1 to 4: safe 3-4; unsafe none; unknown 1-2",
+        "  unknown at 1-2: induction did not close",
+        "  holds at 3-4: one proof by induction (k=1) for all 2 at once"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -81,9 +123,37 @@ def test_synth_relation(capsys: pytest.CaptureFixture[str]) -> None:
     (["prove", "lock-cad", "--property", "SERVED"], "proves ALWAYS properties"),
     (["prove", "none", "--property", "NOFOREIGN"], "does not apply"),
     (["synth", "lock-cad", "--param", "release", "--property", "ONE"],
-     "not an integer parameter"),
+     "synth searches timing parameters only (ex, rebuild, wait"),
+    (["synth", "lock-cad", "--param", "nodes", "--property", "ONE"],
+     "`nodes` shapes the model"),
+    (["synth", "lock-cad", "--param", "speed", "--property", "ONE"],
+     "no parameter `speed` (--param)"),
+    (["synth", "lock-cad", "--param", "ex", "-p", "ex=3", "--property", "ONE"],
+     "cannot also be fixed with -p ex="),
+    (["synth", "lock-cad", "--param", "ex", "--property", "ONE", "--upper", "0"],
+     "--upper 0 is below the smallest value of ex (1)"),
+    (["synth", "lock-cad", "--param", "ex", "--property", "ONE", "--upper", "-5"],
+     "--upper must be at least 0"),
+    (["synth", "lock-cad", "--param", "ex", "--property", "ONE", "--upper", "5000"],
+     "--upper must be at most 1,000"),
+    (["synth", "lock-cad", "--param", "ex", "--property", "REFILL"],
+     "REFILL is a SOMETIMES property; synth looks for the values at which an ALWAYS"),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "ex", "--property", "ONE"],
+     "--relative-to names `ex`, the parameter being searched"),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "nodes", "--property", "ONE"],
+     "--relative-to nodes: synth searches timing parameters only"),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "speed", "--property", "ONE"],
+     "no parameter `speed` (--relative-to)"),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "rebuild", "-p", "rebuild=2",
+      "--property", "ONE"], "cannot also be fixed with -p rebuild="),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "rebuild", "--upper", "8",
+      "--property", "ONE"], "with --relative-to it tries the offsets -4 to 4"),
     (["synth", "lock-cad", "--param", "ex", "--symbolic", "ex", "--property", "ONE"],
-     "drop --symbolic"),
+     "drop --symbolic and --assume"),
+    (["synth", "lock-cad", "--param", "ex", "--relative-to", "rebuild", "--assume",
+      "rebuild > 2", "--property", "ONE"], "drop --symbolic and --assume"),
+    (["synth", "lock-cad", "--param", "ex", "--depth", "5", "--property", "ONE"],
+     "drop --depth"),
     (["check", "lock-cad", "--engine", "smt", "--max-k", "0"], "--max-k must be at least 1"),
 ])
 def test_bad_solver_questions_are_one_line_and_exit_two(capsys: pytest.CaptureFixture[str],

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import pytest
 
+from herdproof.models import policies
 from herdproof.models.errors import InvalidParameter, UnknownParameter, UnknownPolicy
 from herdproof.models.registry import POLICIES, PRESETS, build, resolve
 
 
 def test_presets_of_the_lesson() -> None:
-    assert set(PRESETS) == {"none", "singleflight", "lock-del", "lock-cad", "stack",
-                            "stack-recheck"}
+    assert {"none", "singleflight", "lock-del", "lock-cad", "stack", "stack-recheck"} <= set(
+        PRESETS)
     expected = {
         "none": (False, False), "singleflight": (True, False), "lock-del": (False, True),
         "lock-cad": (False, True), "stack": (True, True), "stack-recheck": (True, True)}
@@ -40,7 +44,7 @@ def test_every_parameter_has_a_default_and_builds() -> None:
     ({"ex": "soon"}, InvalidParameter, "parameter `ex` of stack must be an integer"),
     ({"ex": True}, InvalidParameter, "is an integer, not a switch"),
     ({"lock": "maybe"}, InvalidParameter, "is a switch: write on or off"),
-    ({"release": "unlink"}, InvalidParameter, "must be one of del, cad"),
+    ({"release": "unlink"}, InvalidParameter, "must be one of del, cad, get-del"),
     ({"colour": 1}, UnknownParameter, "stack has no parameter `colour`"),
 ])
 def test_bad_parameters_name_the_cause(overrides: dict[str, object], error: type[Exception],
@@ -50,7 +54,19 @@ def test_bad_parameters_name_the_cause(overrides: dict[str, object], error: type
 
 
 def test_unknown_policy_lists_the_choices() -> None:
-    with pytest.raises(UnknownPolicy, match="unknown policy or preset `redlock`; choose one "
-                                            "of: lease, lock-cad, lock-del, memcached-meta, "
-                                            "none"):
+    choices = ", ".join(sorted(set(POLICIES) | set(PRESETS)))
+    with pytest.raises(UnknownPolicy) as raised:
         build("redlock")
+    assert str(raised.value) == f"unknown policy or preset `redlock`; choose one of: {choices}"
+
+
+def test_every_policy_module_registers_itself() -> None:
+    """A policy is one module: the registry finds every module under models/policies/ that
+    declares a SPEC, and each module's SPEC is the registered one (no list kept by hand)."""
+    modules = sorted(info.name for info in pkgutil.iter_modules(policies.__path__))
+    declared = [importlib.import_module(f"{policies.__name__}.{m}").SPEC for m in modules]
+    assert sorted(spec.name for spec in declared) == sorted(POLICIES)
+    assert all(POLICIES[spec.name] is spec for spec in declared)
+    assert next(iter(POLICIES)) == "stack"  # the canonical model comes first in listings
+    for preset in PRESETS.values():
+        assert preset.policy in POLICIES

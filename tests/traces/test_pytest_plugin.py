@@ -91,3 +91,51 @@ def test_failures_carry_their_trace_and_the_replay_command(tmp_path: Path) -> No
     assert "2 failed, 1 passed" in plain.stdout
     assert "herdproof trace" not in plain.stdout and "<- ONE violated" in plain.stdout
     assert not out.exists() and not list(tmp_path.rglob("*.itf.json"))
+
+
+def test_a_directory_that_cannot_be_written_is_a_usage_error_at_start_up(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TEST))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for directory in ("/proc/x", str(blocker / "out")):
+        run = pytest_run("--herdproof-traces", directory, "test_user.py", cwd=tmp_path)
+        assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout[-3000:]
+        assert "INTERNALERROR" not in run.stdout + run.stderr
+        assert f"--herdproof-traces {directory}: cannot write traces there" in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1  # one sentence, no traceback
+        assert "passed" not in run.stdout  # no test ran
+
+
+SABOTAGED_TEST = """
+import shutil
+import sys
+from pathlib import Path
+
+import herdproof
+
+RACE = {"nodes": 1, "per_node": 2, "ex": 2, "rebuild": 3}
+
+
+def test_trace_directory_vanishes_then_the_test_fails():
+    out = Path(sys.argv[sys.argv.index("--herdproof-traces") + 1])
+    shutil.rmtree(out)
+    out.write_text("now a file: no trace can be written under it")
+    herdproof.assert_holds("lock-cad", RACE, "ONE")
+
+
+def test_fine():
+    pass
+"""
+
+
+def test_a_trace_that_cannot_be_written_is_a_warning_and_the_failure_still_counts(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_user.py").write_text(textwrap.dedent(SABOTAGED_TEST))
+    out = tmp_path / "out"
+    run = pytest_run("--herdproof-traces", str(out), "test_user.py", cwd=tmp_path)
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout[-3000:]
+    assert "INTERNALERROR" not in run.stdout + run.stderr
+    assert "1 failed, 1 passed" in run.stdout
+    assert "TraceExportWarning" in run.stdout and "could not write the trace" in run.stdout
+    assert "1 traces could not be written" in run.stdout

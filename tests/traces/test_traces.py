@@ -141,7 +141,7 @@ def test_json_records_the_herdproof_version_and_rejects_a_mismatched_property() 
                    actions=[])
     with pytest.raises(TraceFormatError, match=re.escape(
             "trace field `property` NOFOREIGN does not apply to stack with these parameters "
-            "(it needs foreign_release)")):
+            "(it needs a lock: turn lock=on)")):
         trace_from_dict(lockless)
 
 

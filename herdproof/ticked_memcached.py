@@ -1,8 +1,10 @@
-"""Drive a real memcached with model time, over the meta protocol, for the conformance tests.
+"""Drive a real memcached with model time, over the meta protocol (``replay --memcached``, and
+the conformance tests in ``tests/conformance``).
 
 :class:`TickedMemcached` sends the exact commands of :mod:`models.memcached_commands` for a few
 namespaced keys and pushes model time into the server deterministically, so no step waits for
-real time (only ``test_memcached_expiry.py`` does, to show the boundary itself).
+real time (only ``tests/conformance/test_memcached_expiry.py`` does, to show the boundary
+itself). :class:`MetaClient` speaks the text protocol over a plain socket: no client library.
 
 The mapping between model ticks and server seconds (memcached's clock has 1 s resolution):
 
@@ -24,6 +26,7 @@ The mapping between model ticks and server seconds (memcached's clock has 1 s re
   seconds) and -1 for no expiry, later versions the remaining seconds: both are accepted.
 
 CAS ids are the server's, raw: :class:`CasBijection` relates them to the model's.
+This module does network I/O, which is why it lives in ``herdproof/`` and not in ``models/``.
 """
 
 from __future__ import annotations
@@ -100,6 +103,10 @@ class CasBijection:
         """The model CAS ids a test may send (their server ids are known)."""
         return sorted(self.to_server)
 
+    def to_model(self, server: int) -> int | None:
+        """The model CAS id a server id stands for, if that pair was seen."""
+        return next((m for m, s in self.to_server.items() if s == server), None)
+
 
 class TickedMemcached:
     """A few namespaced keys on a real memcached, driven by ticks of model time."""
@@ -166,9 +173,8 @@ class TickedMemcached:
                 flags += token
         return MgReply(status=status, value=data, cas=cas, ttl=ttl, flags=flags)
 
-    def ms(self, k: int, version: int, *, cas: int | None = None, invalid: bool = False,
-           ttl: int = 0) -> str:
-        """``ms k <len> [C<cas>] [I] T<ttl>`` of ``v<version>``, ``cas`` the server's id."""
+    def ms_command(self, k: int, version: int, *, cas: int | None = None,
+                   invalid: bool = False, ttl: int = 0) -> str:
         data = f"v{version}"
         parts = ["ms", self.keys[k], str(len(data))]
         if cas is not None:
@@ -176,16 +182,25 @@ class TickedMemcached:
         if invalid:
             parts.append("I")
         parts.append(f"T{self.seconds(ttl)}")
-        return self.client.ask(" ".join(parts), data)
+        return " ".join(parts)
 
-    def md(self, k: int, *, invalidate: bool = False, ttl: int | None = None) -> str:
-        """``md k`` or ``md k I [T<ttl>]``."""
+    def ms(self, k: int, version: int, *, cas: int | None = None, invalid: bool = False,
+           ttl: int = 0) -> str:
+        """``ms k <len> [C<cas>] [I] T<ttl>`` of ``v<version>``, ``cas`` the server's id."""
+        command = self.ms_command(k, version, cas=cas, invalid=invalid, ttl=ttl)
+        return self.client.ask(command, f"v{version}")
+
+    def md_command(self, k: int, *, invalidate: bool = False, ttl: int | None = None) -> str:
         parts = ["md", self.keys[k]]
         if invalidate:
             parts.append("I")
             if ttl is not None:
                 parts.append(f"T{self.seconds(ttl)}")
-        return self.client.ask(" ".join(parts))
+        return " ".join(parts)
+
+    def md(self, k: int, *, invalidate: bool = False, ttl: int | None = None) -> str:
+        """``md k`` or ``md k I [T<ttl>]``."""
+        return self.client.ask(self.md_command(k, invalidate=invalidate, ttl=ttl))
 
     # -- looking without touching ------------------------------------------------------
 
