@@ -3,17 +3,40 @@
 :func:`machine_for` turns a model and a list of properties into a
 :class:`hypothesis.stateful.RuleBasedStateMachine`:
 
-- one rule, ``step``, picks one of the actions enabled in the current state (the action list
-  is ordered simplest first, so shrinking prefers simple actions);
-- an ``initialize`` rule draws, per run, a start delay for each actor (the requests named by
-  the actions' arguments): an actor's actions are left out of the choice until that many ticks
-  have passed, unless nothing else is enabled. This is swarm testing for arrival times: races
-  at a timing boundary ("B arrives after A's lock expired") become likely instead of rare,
-  while every run remains a run of the model, and delays shrink towards zero;
+- an ``initialize`` rule draws, per run, the run's schedule (a :class:`Plan`);
+- one rule, ``step``, takes one action, chosen by the run's strategy (below);
 - one rule, ``rest``, runs only in quiescent states (nothing but clock stutter is possible),
   where ``EVENTUALLY`` properties are judged;
 - an invariant judges every ``ALWAYS`` property, and notes ``SOMETIMES`` witnesses, in every
   state visited.
+
+Strategies (``strategy=``; every choice is a Hypothesis draw, so a run is a function of the
+seed, and Hypothesis can replay and shrink it):
+
+``pct`` (the default): probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010) with
+swarm testing (Groce et al., ISSTA 2012). The actors are the requests (:func:`actor_of`) and,
+each an actor of its own, the argument-less kinds of action (the clock ``Tick()``, a DB
+``Write()``, a background ``RefreshDone()``); a request's environment steps (``Pause``,
+``Crash``) are that request's. Per run the plan draws a priority order of the actors and
+``depth`` change points (step numbers in ``1..span``, ``span`` being the run's step count). At
+every step the highest-priority actor that can move takes one of its enabled actions (drawn, if
+it has several); after a change point's step, the actor that took it drops below all others.
+A race that needs ``d`` ordering constraints among ``n`` actors in runs of ``k`` steps is then
+found in one run with probability at least ``1/(n * k**(d-1))`` when ``d <= depth + 1``,
+instead of shrinking exponentially with the race's length as for a uniform random walk. On top,
+per run:
+
+- swarm over action kinds: each kind (``LoseLock``, ``Tick``, ``Miss``, ...) is disabled with
+  probability 1/2, and a disabled kind is taken only when nothing else can move, so requests
+  that would give up (``LoseLock``) stay put and wait, time passes only when nothing else
+  happens, and so on;
+- swarm over arrival times: each request's actions are held back until up to a drawn number
+  of ticks have passed, unless nothing else can move;
+- stutter steps (a ``Tick()`` that changes nothing) are skipped while anything else can move,
+  and a run that reaches a quiescent state stops taking steps.
+
+``random``: the walk of earlier herdproof versions (same seed, same runs): every step picks one
+of the enabled actions uniformly, after the arrival-time swarm only.
 
 A violation raises :class:`PropertyViolation` carrying the run as a :class:`Trace`. The engine
 then shrinks it with :func:`traces.minimise.minimise`, which replays candidates through the model
@@ -23,7 +46,8 @@ machine's ``TestCase`` attribute makes it a ``unittest`` test for the suite.
 
 Runs are seeded (``seed``, default ``DEFAULT_SEED``): the same seed gives the same runs and the
 same answer. ``max_seconds`` and ``max_states`` (steps taken, over all runs) stop a search
-cleanly with ``unknown``, as does Ctrl-C.
+cleanly with ``unknown``, as does Ctrl-C. The result's detail names the runs tried, the
+strategy (``pct d=3 + swarm``) and the seed.
 
 Examples
 --------
@@ -38,8 +62,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, settings
@@ -51,7 +75,6 @@ from hypothesis.stateful import (
     get_state_machine_test,
     initialize,
     invariant,
-    precondition,
     rule,
 )
 
@@ -61,8 +84,7 @@ from herdproof.models.core import (
     TransitionSystem,
     actor_of,
     check_domain,
-    enabled_actions,
-    is_quiescent,
+    successors,
 )
 from herdproof.models.errors import HerdproofError
 from herdproof.properties import Kind, Property, property_named
@@ -73,9 +95,131 @@ ENGINE = "stateful"
 DEFAULT_EXAMPLES = 200
 DEFAULT_STEPS = 60
 DEFAULT_SEED = 0
+STRATEGIES = ("pct", "random")
+DEFAULT_STRATEGY = "pct"
+DEFAULT_DEPTH = 3  # PCT change points per run
 # Per run, actors' arrivals are held back by up to one of these many ticks.
 DELAY_SPREADS = (0, 1, 2, 3, 4, 6, 8, 12, 16)
 
+Actor = Hashable
+Move = tuple[Action, Any]  # an enabled action and the state it leads to
+
+
+def strategy_label(strategy: str, depth: int = DEFAULT_DEPTH) -> str:
+    """How the detail of a result names a strategy: ``pct d=3 + swarm`` or ``random``."""
+    if strategy not in STRATEGIES:
+        raise HerdproofError(f"unknown stateful strategy `{strategy}`; choose "
+                             f"{' or '.join(STRATEGIES)}")
+    return f"pct d={depth} + swarm" if strategy == "pct" else "random"
+
+
+def scheduled_actor(action: Action) -> Actor:
+    """Who PCT gives a priority to for ``action``: its request (``(0,)`` for ``WinLock(r=0)``,
+    and for ``Pause(r=0)``), or, for an action without arguments, its kind (``Tick``,
+    ``Write``, ``RefreshDone``), each of which is an actor of its own."""
+    return actor_of(action) or type(action).__name__
+
+
+def kind_of(action: Action) -> str:
+    """The action's kind, what swarm testing switches off: ``WinLock`` for ``WinLock(r=0)``."""
+    return type(action).__name__
+
+
+@dataclass
+class Plan:
+    """One run's schedule under the ``pct`` strategy, drawn by :func:`draw_plan`.
+
+    ``priorities`` lists the actors highest first (it changes during the run: see
+    :meth:`after`); ``change_points`` are step numbers (1 is the first action) after which the
+    actor that took that step drops below all others; ``disabled`` are the action kinds taken
+    only when nothing else can move; ``delays`` hold a request's actions back until that many
+    ticks have passed, unless nothing else can move.
+    """
+
+    priorities: list[Actor]
+    change_points: frozenset[int] = frozenset()
+    disabled: frozenset[str] = frozenset()
+    delays: Mapping[Actor, int] = field(default_factory=dict)
+
+    def preferred(self, moves: Sequence[Move], state: Any, ticks: int) -> list[Move]:
+        """The moves the schedule may take now: not stuttering, of a kind not disabled, by an
+        actor already arrived; each filter is dropped when it would leave nothing, so the
+        result is empty only when ``moves`` is."""
+        kept = list(moves)
+        for keep in (lambda m: m[1] != state,
+                     lambda m: kind_of(m[0]) not in self.disabled,
+                     lambda m: self.delays.get(actor_of(m[0]), 0) <= ticks):
+            kept = [m for m in kept if keep(m)] or kept
+        return kept
+
+    def first(self, moves: Sequence[Move]) -> list[Move]:
+        """The moves of the highest-priority actor among those that have one in ``moves``."""
+        movers = {scheduled_actor(m[0]) for m in moves}
+        top = next((a for a in self.priorities if a in movers), None)
+        if top is None:  # an actor the plan does not know: no priority, take it as it comes
+            return list(moves)
+        return [m for m in moves if scheduled_actor(m[0]) == top]
+
+    def after(self, action: Action, step: int) -> None:
+        """``action`` was step number ``step``: at a change point its actor drops to the
+        bottom."""
+        if step in self.change_points:
+            mover = scheduled_actor(action)
+            if mover in self.priorities:
+                self.priorities.remove(mover)
+                self.priorities.append(mover)
+
+
+def scheduled_actors(model: TransitionSystem[Any, Any]) -> list[Actor]:
+    """The actors PCT orders, in the model's action order (the clock first)."""
+    return list(dict.fromkeys(scheduled_actor(a) for a in model.candidate_actions()))
+
+
+def action_kinds(model: TransitionSystem[Any, Any]) -> list[str]:
+    """The kinds of action the model has, in its action order."""
+    return list(dict.fromkeys(kind_of(a) for a in model.candidate_actions()))
+
+
+def draw_delays(data: st.DataObject, requests: Sequence[Actor]) -> dict[Actor, int]:
+    """The arrival-time swarm: a spread, then each request's delay in ticks up to it."""
+    spread = data.draw(st.sampled_from(DELAY_SPREADS), label="delay spread")
+    delays = data.draw(st.lists(st.integers(min_value=0, max_value=spread),
+                                min_size=len(requests), max_size=len(requests)),
+                       label="delays")
+    return dict(zip(requests, delays, strict=True))
+
+
+def draw_below(data: st.DataObject, n: int, label: str) -> int:
+    """A number in ``range(n)``, about uniformly, from Hypothesis's data: drawn as fair bits
+    (Hypothesis draws a bounded integer leaning hard towards its lower end, which would make
+    most runs share the first priorities and change points), shrinking towards 0."""
+    if n <= 1:
+        return 0
+    bits = data.draw(st.lists(st.booleans(), min_size=(n - 1).bit_length() + 4,
+                              max_size=(n - 1).bit_length() + 4), label=label)
+    return sum(1 << i for i, bit in enumerate(bits) if bit) % n
+
+
+def draw_plan(data: st.DataObject, model: TransitionSystem[Any, Any], depth: int,
+              span: int) -> Plan:
+    """One run's ``pct`` schedule, every choice a draw from ``data``: arrival delays, a
+    priority order of the actors (a uniform shuffle), ``depth`` change points uniform in
+    ``1..span`` and the swarm's disabled kinds (each with probability 1/2). Everything shrinks
+    towards the plain schedule: no delays, the actors in model order, change points at step 1,
+    nothing disabled."""
+    actors = scheduled_actors(model)
+    delays = draw_delays(data, [a for a in actors if isinstance(a, tuple)])
+    priorities = list(actors)
+    for i in range(len(priorities) - 1):  # Fisher-Yates
+        j = i + draw_below(data, len(priorities) - i, "priority")
+        priorities[i], priorities[j] = priorities[j], priorities[i]
+    points = frozenset(1 + draw_below(data, max(span, 1), "change point")
+                       for _ in range(depth))
+    kinds = action_kinds(model)
+    off = data.draw(st.lists(st.booleans(), min_size=len(kinds), max_size=len(kinds)),
+                    label="disabled kinds")
+    return Plan(priorities, points,
+                frozenset(k for k, no in zip(kinds, off, strict=True) if no), delays)
 
 class PropertyViolation(AssertionError):
     """A run broke (or, for ``SOMETIMES``, witnessed) a property; ``trace`` is the run."""
@@ -96,13 +240,15 @@ class OutOfBudget(KeyboardInterrupt):
 class CountingMachine(RuleBasedStateMachine):
     """A state machine class that counts how many runs Hypothesis made of it, and the steps
     taken in all of them, and stops the search (:class:`OutOfBudget`) at ``deadline`` (a
-    ``time.perf_counter()`` value) or after ``max_steps_total`` steps."""
+    ``time.perf_counter()`` value) or after ``max_steps_total`` steps. ``strategy`` names how
+    its runs schedule actions (``pct d=3 + swarm``)."""
 
     runs: ClassVar[int] = 0
     steps: ClassVar[int] = 0
     deadline: ClassVar[float | None] = None
     max_steps_total: ClassVar[int | None] = None
     found: ClassVar[bool] = False  # a run broke a property: let Hypothesis report it
+    strategy: ClassVar[str] = ""
 
     @classmethod
     def spend(cls) -> None:
@@ -114,13 +260,19 @@ class CountingMachine(RuleBasedStateMachine):
             raise OutOfBudget("steps")
 
 
-def machine_for(model: TransitionSystem[Any, Any],
-                properties: Iterable[str | Property]) -> type[CountingMachine]:
+def machine_for(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
+                strategy: str = DEFAULT_STRATEGY, depth: int = DEFAULT_DEPTH,
+                max_steps: int = DEFAULT_STEPS) -> type[CountingMachine]:
     """A Hypothesis state machine that walks ``model`` and checks ``properties``.
 
-    ``SOMETIMES`` properties make the machine fail as soon as they are witnessed, which is how
-    a search for a witness is phrased to Hypothesis.
+    ``strategy`` is ``pct`` (with ``depth`` change points drawn among the first ``max_steps``
+    steps of a run) or ``random`` (see the module's documentation). ``SOMETIMES`` properties
+    make the machine fail as soon as they are witnessed, which is how a search for a witness is
+    phrased to Hypothesis.
     """
+    label = strategy_label(strategy, depth)
+    if depth < 0:
+        raise HerdproofError(f"the PCT depth must be at least 0, got {depth}")
     props = [property_named(p) if isinstance(p, str) else p for p in properties]
     always = [p for p in props if p.kind is not Kind.EVENTUALLY]
     eventually = [p for p in props if p.kind is Kind.EVENTUALLY]
@@ -139,40 +291,51 @@ def machine_for(model: TransitionSystem[Any, Any],
             self.state = initials[0]
             self.actions: list[Action] = []
             self.ticks = 0
-            self.delays: dict[tuple[Any, ...], int] = {}
+            self.delays: Mapping[Actor, int] = {}
+            self.plan: Plan | None = None
+            self.resting = False  # pct: nothing but stutter is possible, the run stands still
 
         @initialize(index=st.integers(min_value=0, max_value=len(initials) - 1),
                     data=st.data())
         def start(self, index: int, data: st.DataObject) -> None:
             self.initial, self.state = index, initials[index]
-            spread = data.draw(st.sampled_from(DELAY_SPREADS), label="delay spread")
-            delays = data.draw(st.lists(st.integers(min_value=0, max_value=spread),
-                                        min_size=len(actors), max_size=len(actors)),
-                               label="delays")
-            self.delays = dict(zip(actors, delays, strict=True))
+            if strategy == "random":
+                self.delays = draw_delays(data, actors)
+            else:
+                self.plan = draw_plan(data, model, depth, max_steps)
 
         @rule(data=st.data())
         def step(self, data: st.DataObject) -> None:
-            enabled = enabled_actions(model, self.state)
-            if not enabled:
-                return  # the model's horizon stopped the clock: the run can only stand still
-            due = [a for a in enabled if self.delays.get(actor_of(a), 0) <= self.ticks]
-            action = data.draw(st.sampled_from(due or enabled), label="action")
+            # The only rule: a second one (``rest``, say) would let Hypothesis's own swarm over
+            # rules switch this one off, wasting the run.
             type(self).spend()
+            if self.resting:
+                return
+            moves = successors(model, self.state)
+            if all(nxt == self.state for _, nxt in moves):
+                # quiescent (or the model's horizon stopped the clock): the run stands still,
+                # and comes to rest here
+                self.resting = True
+                if eventually and not model.truncated(self.state):
+                    observation = model.observe(self.state)
+                    for prop in eventually:
+                        if not prop.predicate(observation):
+                            raise self._violation(prop, "the run comes to rest with it false")
+                return
+            if self.plan is None:  # random: uniform, after the arrival-time swarm
+                due = [m for m in moves if self.delays.get(actor_of(m[0]), 0) <= self.ticks]
+                chosen = due or list(moves)
+            else:
+                chosen = self.plan.first(self.plan.preferred(moves, self.state, self.ticks))
+            move: Move = (chosen[0] if len(chosen) == 1
+                          else data.draw(st.sampled_from(chosen), label="action"))
+            action, self.state = move
             type(self).steps += 1
-            self.state = model.apply(self.state, action)
             check_domain(model, self.state, after=action)
             self.actions.append(action)
             self.ticks += 1 if action.advances_time else 0
-
-        @precondition(lambda self: bool(eventually) and is_quiescent(model, self.state)
-                      and not model.truncated(self.state))
-        @rule()
-        def rest(self) -> None:
-            observation = model.observe(self.state)
-            for prop in eventually:
-                if not prop.predicate(observation):
-                    raise self._violation(prop, "the run comes to rest with it false")
+            if self.plan is not None:
+                self.plan.after(action, len(self.actions))
 
         @invariant()
         def judge(self) -> None:
@@ -190,6 +353,7 @@ def machine_for(model: TransitionSystem[Any, Any],
             type(self).found = True
             return PropertyViolation(trace, f"{prop.name} {what} after {len(self.actions)} steps")
 
+    ModelMachine.strategy = label
     ModelMachine.__name__ = ModelMachine.__qualname__ = f"{_identifier(model.name)}Machine"
     return ModelMachine
 
@@ -197,20 +361,22 @@ def machine_for(model: TransitionSystem[Any, Any],
 def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
           max_examples: int = DEFAULT_EXAMPLES, max_steps: int = DEFAULT_STEPS,
           seed: int | None = DEFAULT_SEED, hypothesis_shrink: bool = False,
-          max_seconds: float | None = None, max_states: int | None = None) -> list[Result]:
+          max_seconds: float | None = None, max_states: int | None = None,
+          strategy: str = DEFAULT_STRATEGY, depth: int = DEFAULT_DEPTH) -> list[Result]:
     """Search for violations of each property with Hypothesis, one search per property.
 
     A found violation is ``violated`` with the shrunk trace; a ``SOMETIMES`` property whose
     witness is found ``holds``; otherwise the verdict is ``unknown`` and the detail says how
     many runs were tried (testing cannot prove that a property holds). The detail names the
-    seed, which reproduces the answer.
+    strategy and the seed, which reproduce the answer.
 
     Parameters
     ----------
     max_examples:
         Runs per property (Hypothesis's ``max_examples``).
     max_steps:
-        Actions per run (Hypothesis's ``stateful_step_count``).
+        Actions per run (Hypothesis's ``stateful_step_count``); also the span in which PCT's
+        change points fall.
     seed:
         Hypothesis's random seed: the same seed, the same runs, the same answer. ``None``
         draws a fresh one (and the detail names it).
@@ -220,11 +386,16 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
         Stop cleanly after this many seconds for the whole call, or this many steps (states
         visited) in the runs for one property: the properties not yet decided are ``unknown``
         with the runs and steps reached. Ctrl-C stops the same way, with ``interrupted`` set.
+    strategy, depth:
+        How runs schedule actions: ``pct`` (the default) with ``depth`` priority change points
+        per run, plus swarm over action kinds and arrival times; or ``random`` (a uniform walk,
+        as in earlier versions). See the module's documentation.
     """
+    strategy_label(strategy, depth)  # an unknown strategy fails before any search
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
-    budget = _Budget(seed, deadline, max_seconds, max_states)
+    budget = _Budget(seed, deadline, max_seconds, max_states, strategy, depth)
     results: list[Result] = []
     for item in properties:
         prop = property_named(item) if isinstance(item, str) else item
@@ -247,11 +418,14 @@ class _Budget:
     deadline: float | None
     max_seconds: float | None
     max_states: int | None
+    strategy: str = DEFAULT_STRATEGY
+    depth: int = DEFAULT_DEPTH
 
 
 def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int,
             max_steps: int, hypothesis_shrink: bool, budget: _Budget) -> Result:
-    machine = machine_for(model, [prop])
+    machine = machine_for(model, [prop], strategy=budget.strategy, depth=budget.depth,
+                          max_steps=max_steps)
     machine.deadline, machine.max_steps_total = budget.deadline, budget.max_states
     phases = list(Phase) if hypothesis_shrink else [p for p in Phase if p is not Phase.shrink]
     config = settings(max_examples=max_examples, stateful_step_count=max_steps,
@@ -261,18 +435,19 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
     test = use_seed(budget.seed)(get_state_machine_test(machine, settings=config))
     started = time.perf_counter()
     what = "witness" if prop.kind is Kind.SOMETIMES else "violation"
+    how = f"by {machine.strategy} (seed {budget.seed})"
     try:
         test()
     except PropertyViolation as found:
         shrunk = minimise(found.trace, model)
         seconds = time.perf_counter() - started
         verdict = Verdict.HOLDS if prop.kind is Kind.SOMETIMES else Verdict.VIOLATED
-        note = (f"{what} found in {machine.runs} runs; shrunk from {len(found.trace)} "
+        note = (f"{what} found in {machine.runs} runs {how}; shrunk from {len(found.trace)} "
                 f"to {len(shrunk)} steps")
         trace = Trace(shrunk.policy, shrunk.params, shrunk.actions, property=prop.name,
                       engine=ENGINE, initial=shrunk.initial, note=note)
         return Result(prop.name, ENGINE, verdict, None, seconds, trace,
-                      f"{what} found in {machine.runs} runs (seed {budget.seed})")
+                      f"{what} found in {machine.runs} runs {how}")
     except KeyboardInterrupt as stop:  # Ctrl-C, or OutOfBudget
         seconds = time.perf_counter() - started
         if not isinstance(stop, OutOfBudget):
@@ -283,14 +458,14 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
             why = f"step limit {budget.max_states} reached"
         return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
                       f"{why} after {machine.runs} runs ({machine.steps} steps, "
-                      f"{seconds:.1f}s); no {what} found (seed {budget.seed})",
+                      f"{seconds:.1f}s) by {machine.strategy}; no {what} found "
+                      f"(seed {budget.seed})",
                       interrupted=not isinstance(stop, OutOfBudget))
     except HypothesisException as exc:
         raise HerdproofError(f"the stateful engine could not run: {exc}") from exc
     seconds = time.perf_counter() - started
     return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
-                  f"no {what} found in {machine.runs} runs of up to {max_steps} steps "
-                  f"(seed {budget.seed})")
+                  f"no {what} found in {machine.runs} runs of up to {max_steps} steps {how}")
 
 
 def _identifier(name: str) -> str:

@@ -31,7 +31,12 @@ class Observation:
     cache_filled:
         The cache holds a value (a rebuild wrote it back).
     unserved:
-        Requests that have not yet ended with either the value or an explicit fallback.
+        Requests that have not yet ended with either the value or an explicit fallback. An
+        error (a connection error from a crashed process) is not service: such a request
+        stays unserved.
+    unanswered:
+        Requests that have not yet ended at all: with the value, a fallback, or an error
+        (``None`` for a policy that does not tell errors apart).
     stale:
         The cache holds a version older than the newest one a DB writer has invalidated
         (``None`` for a policy, or a configuration, without writers).
@@ -49,6 +54,7 @@ class Observation:
     cache_filled: Bool
     unserved: Int
     stale: Bool | None = None
+    unanswered: Int | None = None
     waiting: tuple[Bool, ...] = ()
     waited: Int | None = None
 

@@ -252,6 +252,9 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     #: The label of a request that has not arrived, and the labels where it has its answer.
     ARRIVAL: ClassVar[int] = 0
     DONE: ClassVar[tuple[int, ...]] = ()
+    #: The labels among ``DONE`` where the request's answer is an error (its process died):
+    #: answered, but not served.
+    ERRORS: ClassVar[tuple[int, ...]] = ()
     PARTICIPANTS: ClassVar[tuple[str, ...]] = ()
     #: Narration of the environment's own actions, by action name.
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {}
@@ -560,17 +563,19 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
                     foreign: Bool | None = None) -> Observation:
         """The facts every property reads, from what the layer knows of every program: work
         running at the ``WORK`` label (plus ``background`` work), starts, who is answered
-        (``DONE``) or waiting (arrived: left ``ARRIVAL``), and, with writers, whether the cache
-        (``filled``, holding version ``cached``) is stale. A policy's ``observe`` passes what
-        only it knows."""
+        (``DONE``; ``ERRORS`` among them are answers but not service) or still waiting
+        (arrived: left ``ARRIVAL``), and, with writers, whether the cache (``filled``, holding
+        version ``cached``) is stale. A policy's ``observe`` passes what only it knows."""
         pcs = s.pc  # type: ignore[attr-defined]
         db: Int = s.db  # type: ignore[attr-defined]
+        served = [d for d in self.DONE if d not in self.ERRORS]
         return Observation(
             rebuilding=count(pc == self.WORK for pc in pcs) + background,
             rebuild_starts=s.starts,  # type: ignore[attr-defined]
             foreign_release=foreign,
             cache_filled=filled,
-            unserved=count(negate(any_of(*(pc == d for d in self.DONE))) for pc in pcs),
+            unserved=count(negate(any_of(*(pc == d for d in served))) for pc in pcs),
+            unanswered=count(negate(any_of(*(pc == d for d in self.DONE))) for pc in pcs),
             waiting=waiting(pcs, self.ARRIVAL, self.DONE),
             stale=environment.stale(filled, cached, db)
             if self.writers and cached is not None else None,

@@ -42,7 +42,8 @@ class Kind(Enum):
 _NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
           "stale": "it needs DB writers: set writers=1 or more",
           "waited": "the policy does not report which requests are waiting "
-                    "(Observation.waiting)"}
+                    "(Observation.waiting)",
+          "unanswered": "the policy does not tell errors from service (Observation.unanswered)"}
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,12 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
              "older one",
              lambda o: negate(o.stale), requires=("stale",)),
     Property("SERVED", Kind.EVENTUALLY,
-             "every request ends with the value or an explicit fallback",
+             "every request ends with the value or an explicit fallback (an error is not "
+             "service)",
              lambda o: o.unserved == 0),
+    Property("ANSWERED", Kind.EVENTUALLY,
+             "every request ends with an answer: the value, a fallback, or an error",
+             lambda o: o.unanswered == 0, requires=("unanswered",)),
     Property("REFILL", Kind.SOMETIMES,
              "some run refills the cache (the model is not vacuous)",
              lambda o: o.cache_filled),
@@ -135,7 +140,7 @@ _BOUND = re.compile(r"[0-9]{1,9}", re.ASCII)
 MAX_BOUND = 1_000_000
 
 DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED",
-                                        "REFILL")
+                                        "ANSWERED", "REFILL")
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("concurrent_rebuilds", "requests rebuilding at the same moment",

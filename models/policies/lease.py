@@ -67,6 +67,7 @@ from herdproof.models.program import (
     not_on_a_server,
     note,
 )
+from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -244,6 +245,7 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
                                               SLEEPING: Timer(up=False)}
     WORK = REBUILDING
     DONE = DONE
+    ERRORS = (CRASHED,)
     PARTICIPANTS = (MEMCACHED, DB)
     MEMCACHED_KEYS = (("k", "value"),)
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
@@ -330,6 +332,12 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
                 s.filled, 1, count(pc == REBUILDING for pc in s.pc))),
         ]
         return tuple(found)
+
+    def symmetry(self) -> Symmetry:
+        """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
+        model, such as SPIN)."""
+        return Symmetry(fields=("pc", "timer", "held", "seen", "valid"),
+                        groups=(tuple(range(self.cfg.requests)),))
 
     def canonical(self, s: LeaseState) -> LeaseState:
         """Requests are interchangeable: sort them by everything that distinguishes them."""

@@ -65,6 +65,7 @@ from herdproof.models.program import (
     call,
     note,
 )
+from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -264,6 +265,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
                                               SLEEPING: Timer(up=False, duration="wait")}
     WORK = REBUILDING
     DONE = DONE
+    ERRORS = (CRASHED,)
     PARTICIPANTS = (MEMCACHED, DB)
     MEMCACHED_KEYS = (("k", "item"),)
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
@@ -343,6 +345,12 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             Invariant("starts", lambda s: s.starts == ite(
                 s.item.valued, 1, count(pc == REBUILDING for pc in s.pc))),
         )
+
+    def symmetry(self) -> Symmetry:
+        """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
+        model, such as SPIN)."""
+        return Symmetry(fields=("pc", "timer", "held", "seen", "cas_seen"),
+                        groups=(tuple(range(self.cfg.requests)),))
 
     def canonical(self, s: MetaState) -> MetaState:
         """Requests are interchangeable: sort them by everything that distinguishes them."""

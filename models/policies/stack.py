@@ -32,10 +32,12 @@ Faults and writers (the shared environment, :mod:`models.environment`):
 
 - ``pause``: a due rebuilder may be stalled up to ``pause`` extra ticks before its write, so its
   lock can expire under it: with ``release=del`` its DEL then removes the next owner's lock.
-- ``crash``: a rebuilder may die holding the lock; the lock's ``EX`` is the safety net, waiters
-  serve the fallback until it expires, the first request after that rebuilds. A crashed
-  process takes its single-flight followers with it (their clients get a connection error:
-  an explicit failure, so they do not count as unserved) and restarts with an empty map.
+- ``crash``: a rebuilder's process may die holding the lock; the lock's ``EX`` is the safety
+  net, waiters elsewhere serve the fallback until it expires, the first request after that
+  rebuilds. The process dies, not one request: every request it was serving dies with it
+  (the leader's followers, a request that had only missed, one asleep after losing the lock),
+  and their clients get a connection error. An error is an answer (ANSWERED) but not service
+  (SERVED). The process restarts with an empty single-flight map and serves later arrivals.
 - ``writers``: a DB writer commits a new version and deletes the key; a rebuild writes the
   version it read when it started, so a slow rebuild can set a stale value (FRESH).
 - ``fencing`` (needs ``lock``): every lock grant takes a token from one increasing counter
@@ -91,6 +93,7 @@ from herdproof.models.program import (
 )
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 from herdproof.models.singleflight import NO_LEADER
+from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
     Param("nodes", int, 2, "processes in the fleet", minimum=1),
@@ -405,6 +408,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     URGENT = (RECHECK,)
     WORK = REBUILDING
     DONE = DONE
+    ERRORS = (CRASHED,)
     PARTICIPANTS = (REDIS, DB)
     KEYS = (("lock", "token"), ("cache", "presence"))
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
@@ -539,6 +543,15 @@ class StackModel(ProgramModel[StackConfig, StackState]):
             s.cache_filled, 1, count(pc == REBUILDING for pc in s.pc))))
         return tuple(found)
 
+    def symmetry(self) -> Symmetry:
+        """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
+        model, such as SPIN): a node's requests are interchangeable, and so are nodes; the lock
+        owner and the flight leaders are request numbers."""
+        cfg = self.cfg
+        return Symmetry(fields=("pc", "timer", "held", "seen", "token"),
+                        groups=tuple(tuple(cfg.requests_of(n)) for n in range(cfg.nodes)),
+                        swap_groups=True, group_fields=("flights",), owners=("lock.owner",))
+
     def canonical(self, s: StackState) -> StackState:
         """Requests of a node are interchangeable, and so are nodes: sort both.
 
@@ -610,20 +623,23 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         return replace(written, fence=s.fence + 1, accepted=s.fence + 1)
 
     def crash(self, s: StackState, r: int) -> StackState:
-        """r's process dies holding the lock; its followers die with it and the node restarts
-        with an empty single-flight map."""
-        crashed = replace(self.goto(s, r, CRASHED), crashed=s.crashed + 1,
-                          held=set_at(s.held, r, False), seen=set_at(s.seen, r, 0),
-                          token=set_at(s.token, r, 0))
-        if not self.cfg.singleflight:
-            return crashed
-        node = self.cfg.node_of(r)
-        is_leader = s.flights[node] == r
-        pcs = tuple(ite(all_of(is_leader, crashed.pc[q] == FOLLOWING), CRASHED, crashed.pc[q])
-                    if q in self.cfg.requests_of(node) else crashed.pc[q]
-                    for q in range(self.cfg.requests))
-        flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
-        return replace(crashed, pc=pcs, flights=flights)
+        """r's process dies, holding the lock: every request that process is serving dies
+        with it (its client gets a connection error: an answer, not service), whatever step it
+        was at; the node restarts with an empty single-flight map, and requests that arrive
+        later are served by the restarted process. The lock's ``EX`` is the safety net."""
+        node_requests = self.cfg.requests_of(self.cfg.node_of(r))
+        pcs, held, seen, token = list(s.pc), list(s.held), list(s.seen), list(s.token)
+        for q in node_requests:
+            alive = all_of(s.pc[q] != IDLE, negate(any_of(*(s.pc[q] == d for d in DONE))))
+            pcs[q] = ite(alive, CRASHED, s.pc[q])
+            held[q], seen[q], token[q] = (ite(alive, False, s.held[q]), ite(alive, 0, s.seen[q]),
+                                          ite(alive, 0, s.token[q]))
+        timers = tuple(ite(pcs[q] == CRASHED, 0, s.timer[q]) if q in node_requests
+                       else s.timer[q] for q in range(self.cfg.requests))
+        flights = singleflight.resolve(s.flights, self.cfg.node_of(r)) \
+            if self.cfg.singleflight else s.flights
+        return replace(s, pc=tuple(pcs), timer=timers, held=tuple(held), seen=tuple(seen),
+                       token=tuple(token), flights=flights, crashed=s.crashed + 1)
 
     def release(self, s: StackState, r: int) -> StackState:
         """r gives the lock back in one command (DEL or the compare-and-delete script)."""

@@ -63,6 +63,7 @@ from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import ProgramModel, RequestAction, Say, Step, answer, call, note
+from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
     Param("requests", int, 2, "concurrent requests for the key", minimum=1),
@@ -243,6 +244,7 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
         REBUILDING: program.Timer(up=True, duration="rebuild")}
     WORK = REBUILDING
     DONE = DONE
+    ERRORS = (CRASHED,)
     PARTICIPANTS = (CACHE, DB)
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
         "Pause": (note("the origin answers {r}'s fetch one more tick late (pause)"),),
@@ -316,6 +318,12 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
             Invariant("start-per-arrival",
                       lambda s: s.starts <= count(pc != IDLE for pc in s.pc)),
         )
+
+    def symmetry(self) -> Symmetry:
+        """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
+        model, such as SPIN)."""
+        return Symmetry(fields=("pc", "timer", "held", "seen"),
+                        groups=(tuple(range(self.cfg.requests)),))
 
     def canonical(self, s: SwrState) -> SwrState:
         """Requests are interchangeable: sort them by everything that distinguishes them."""

@@ -202,7 +202,7 @@ def test_sometimes_property_is_witnessed(capsys: pytest.CaptureFixture[str]) -> 
 def test_default_properties_are_all_that_apply(capsys: pytest.CaptureFixture[str]) -> None:
     _, with_lock = run_json(capsys, "check", "lock-cad", "-p", "nodes=1")
     assert [r["property"] for r in with_lock["results"]] == [
-        "ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED", "REFILL"]
+        "ONE", "REBUILDS<=1", "NOFOREIGN", "SERVED", "ANSWERED", "REFILL"]
     _, without = run_json(capsys, "check", "none", "-p", "nodes=1")
     assert "NOFOREIGN" not in [r["property"] for r in without["results"]]
 
@@ -463,7 +463,7 @@ def test_unwritable_trace_dir_is_bad_input(capsys: pytest.CaptureFixture[str],
 # -- list ------------------------------------------------------------------------------------
 
 PRESET_NAMES = ["none", "singleflight", "lock-del", "lock-cad", "stack", "stack-recheck"]
-PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED", "REFILL"]
+PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED", "ANSWERED", "REFILL"]
 
 
 def test_list_human(capsys: pytest.CaptureFixture[str]) -> None:
@@ -583,3 +583,16 @@ def test_console_script_bad_input_has_no_traceback() -> None:
     assert done.stderr.startswith("herdproof: error: ")
     assert len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def test_an_error_is_an_answer_but_not_service(capsys: pytest.CaptureFixture[str]) -> None:
+    """A crashed process's requests get a connection error: SERVED (the value or the fallback)
+    is violated, ANSWERED (every request gets an answer, possibly an error) holds."""
+    code, data = run_json(capsys, "check", "stack", "-p", "crash=on", "-p", "singleflight=on",
+                          "-p", "per_node=2", "--property", "SERVED", "--property", "ANSWERED")
+    assert code == 1
+    verdicts = {r["property"]: r["verdict"] for r in data["results"]}
+    assert verdicts == {"SERVED": "violated", "ANSWERED": "holds"}
+    served = next(r for r in data["results"] if r["property"] == "SERVED")
+    names = [a["action"] for a in served["trace"]["actions"]]
+    assert "Crash" in names
