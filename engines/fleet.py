@@ -118,6 +118,31 @@ POLICIES: dict[str, tuple[bool, bool, bool, str]] = {
     "lease": (False, False, True, "memcached leases: one token per miss, the rest retry"),
 }
 ARRIVALS = ("burst", "uniform", "poisson", "explicit")
+#: The request programs whose steps the fleet engine simulates (its policies are these programs
+#: and presets of them).
+SIMULATED_PROGRAMS = ("stack", "lease")
+
+
+def unsupported_policy(name: str) -> str:
+    """Why the fleet cannot simulate ``name``: an unknown name, or a registered policy whose
+    program has steps the fleet engine does not simulate (named, from the program itself)."""
+    from herdproof.models.registry import POLICIES as PROGRAMS
+    from herdproof.models.registry import build
+
+    choices = f"choose one of: {', '.join(POLICIES)}"
+    if name not in PROGRAMS:
+        return f"unknown fleet policy `{clipped(name)}`; {choices}"
+
+    def steps(policy: str) -> list[str]:
+        commands = getattr(build(policy), "commands", None)
+        return [step for step, _ in (commands() if commands is not None else ())]
+
+    simulated = {step for program in SIMULATED_PROGRAMS for step in steps(program)}
+    missing = [step for step in steps(name) if step not in simulated]
+    return (f"the fleet engine does not simulate the `{name}` program: its steps "
+            f"{', '.join(missing) or '(none listed)'} are not among the steps it runs (those of "
+            f"{' and '.join(SIMULATED_PROGRAMS)}); {choices}, or check `{name}` exhaustively "
+            "with `herdproof check`")
 
 # Sizes checked before anything is allocated (FleetConfig.validate, ex_risk). A run keeps
 # about 140 bytes per request (10,000,000 requests: about 1.4 GB and 5 s); a key costs a few
@@ -196,8 +221,7 @@ class FleetConfig:
     def validate(self) -> None:
         """Raise :class:`FleetError` naming the first bad value and how to fix it."""
         if self.policy not in POLICIES:
-            raise FleetError(f"unknown fleet policy `{clipped(str(self.policy))}`; choose one "
-                             f"of: {', '.join(POLICIES)}")
+            raise FleetError(unsupported_policy(str(self.policy)))
         if self.arrivals not in ARRIVALS:
             raise FleetError(f"unknown arrival pattern `{clipped(str(self.arrivals))}`; choose "
                              f"one of: {', '.join(ARRIVALS[:3])}")

@@ -33,9 +33,11 @@ from herdproof.engines.fleet import (
     scenario,
     simulate,
 )
+from herdproof.engines.fleet import POLICIES as FLEET_POLICIES
 from herdproof.engines.fleet_core import FALLBACK, VALUE
 from herdproof.engines.fleet_trace import model_params, to_trace
 from herdproof.models.policies.stack import GOT_FALLBACK, GOT_VALUE
+from herdproof.models.registry import POLICIES as REGISTERED
 from herdproof.models.registry import build
 from herdproof.traces import replay
 
@@ -237,6 +239,18 @@ def test_durations(text: str, ms: int) -> None:
 def test_bad_configurations_name_the_fix(kw: dict[str, Any], message: str) -> None:
     with pytest.raises(FleetError, match=message):
         FleetConfig(**kw)
+
+
+@pytest.mark.parametrize("policy", sorted(set(REGISTERED) - set(FLEET_POLICIES)))
+def test_a_program_the_fleet_does_not_simulate_names_its_steps(policy: str) -> None:
+    """`fleet --policy P` for a registered program the fleet engine does not run says which of
+    P's steps it does not simulate (read off the program), not just "unknown"."""
+    steps = [step for step, _ in build(policy).commands()]  # type: ignore[attr-defined]
+    with pytest.raises(FleetError) as raised:
+        FleetConfig(policy=policy)
+    message = str(raised.value)
+    assert message.startswith(f"the fleet engine does not simulate the `{policy}` program")
+    assert any(step in message for step in steps)
 
 
 # -- the command line ------------------------------------------------------------------------------
