@@ -1,73 +1,151 @@
-"""How fast the explicit engine explores, and how much symmetry reduction saves.
+"""herdproof's explicit engine (Python) beside herdproof-SPIN, on the same instances, in one run.
 
-For each preset (``stack`` and ``stack-recheck`` by default) at fleet sizes of growing
-``nodes x per_node`` (1x2, 2x2, 2x3, 3x2, 3x3), this builds the model with the preset's
-defaults, runs :func:`engines.explicit.explore` once without and once with symmetry reduction,
-and prints one table: reachable states, transitions (graph edges), wall-clock seconds,
-states stored per second, and whether the search finished or which limit stopped it. Only the
-exploration is timed (building the state graph), not judging properties on it.
+For each preset (``stack`` by default) at fleet sizes of growing ``nodes x per_node`` (1x2,
+2x2, 2x3, 3x2, 3x3) at ``ex=3 rebuild=3``, with symmetry reduction off and on, this explores
+the reachable state space twice: with :func:`engines.explicit.explore` (Python) and with
+:func:`engines.spin.explore` (Promela generated from the same model, compiled and searched by
+SPIN). It prints one table: reachable states, transitions (Python: graph edges; SPIN: its
+``transitions``), wall-clock seconds, states stored per second, bytes per state, whether the
+search finished or which limit stopped it, and on each SPIN row how many times faster it was.
+
+- Python: each exploration runs in a fresh (forked) process; bytes/state is that process's peak
+  resident memory (``ru_maxrss``) less its resident memory before the search, over the states.
+  Only the exploration is timed (building the state graph), not judging properties on it.
+- SPIN: seconds are the whole run (generating the Promela with z3, ``spin -a``, ``gcc -O2``,
+  the search); ``search s`` is pan's own time; bytes/state is pan's ``total actual memory
+  usage`` (hash table included) over the states. The ratio compares the whole run.
+
+Both engines must report the same state count on every instance both finish (a mismatch is
+printed as an error and the exit code is 1). Small instances are dominated by fixed costs
+(compiling pan; the interpreter's baseline), so read states/s and bytes/state on the large ones.
 
 Run it from the repository root::
 
-    python benchmarks/explicit.py                    # full run, up to 120 s per instance
-    python benchmarks/explicit.py --max-seconds 20   # tighter per-instance time limit
+    python benchmarks/explicit.py                    # full run, up to 120 s per exploration
+    python benchmarks/explicit.py --max-seconds 20   # tighter per-exploration time limit
     python benchmarks/explicit.py --quick            # a few seconds: small instances only
-    python benchmarks/explicit.py --preset stack     # one preset only
+    python benchmarks/explicit.py --engine python    # one engine only (python or spin)
+    python benchmarks/explicit.py --preset stack-recheck
 
-An instance that hits the time limit is reported as ``no: time limit ...``; its state count is
-then how far the search got, not the size of the state space.
+An exploration that hits a limit is reported as ``no: ...``; its state count is then how far
+the search got, not the size of the state space. Without ``spin`` and ``gcc`` installed
+(``apt-get install spin gcc``) the SPIN rows say so and the Python rows still run.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
+import resource
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
+from herdproof.engines import spin
 from herdproof.engines.explicit import explore
+from herdproof.models.errors import HerdproofError
 from herdproof.models.registry import PRESETS, build
 
 SIZES: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (2, 3), (3, 2), (3, 3))
 QUICK_SIZES: tuple[tuple[int, int], ...] = ((1, 2), (2, 2))
-DEFAULT_PRESETS: tuple[str, ...] = ("stack", "stack-recheck")
+DEFAULT_PRESETS: tuple[str, ...] = ("stack",)
+TIMING = {"ex": 3, "rebuild": 3}
+ENGINES: tuple[str, ...] = ("python", "spin")
 QUICK_SECONDS = 10.0
+SPIN_MEMORY_MB = 4096
 
 
 @dataclass(frozen=True)
 class Row:
-    """One exploration: an instance with symmetry off or on."""
+    """One exploration: an instance, symmetry off or on, one engine."""
 
     instance: str
     symmetry: bool
+    engine: str
     states: int
     transitions: int
     seconds: float
+    bytes_per_state: float | None
     complete: bool
     stop_reason: str
+    search_seconds: float | None = None
+    ratio: float | None = None  # Python seconds / SPIN seconds, on SPIN rows
 
     def cells(self) -> list[str]:
         rate = self.states / self.seconds if self.seconds > 0 else float("inf")
-        return [self.instance, "on" if self.symmetry else "off", f"{self.states:,}",
-                f"{self.transitions:,}", f"{self.seconds:.2f}", f"{rate:,.0f}",
+        return [self.instance, "on" if self.symmetry else "off", self.engine,
+                f"{self.states:,}", f"{self.transitions:,}", f"{self.seconds:.2f}",
+                f"{self.search_seconds:.2f}" if self.search_seconds is not None else "",
+                f"{rate:,.0f}",
+                f"{self.bytes_per_state:,.0f}" if self.bytes_per_state is not None else "",
+                _times(self.ratio) if self.ratio is not None else "",
                 "yes" if self.complete else f"no: {self.stop_reason}"]
 
 
-HEADERS = ["instance", "symmetry", "states", "transitions", "seconds", "states/s", "complete"]
-RIGHT_ALIGNED = {"states", "transitions", "seconds", "states/s"}
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
-def measure(preset: str, nodes: int, per_node: int, symmetry: bool,
-            max_seconds: float) -> Row:
-    """Explore one instance and record the size of its graph and the time taken."""
-    model = build(preset, {"nodes": nodes, "per_node": per_node})
+HEADERS = ["instance", "symmetry", "engine", "states", "transitions", "seconds", "search s",
+           "states/s", "bytes/state", "vs python", "complete"]
+RIGHT_ALIGNED = {"states", "transitions", "seconds", "search s", "states/s", "bytes/state",
+                 "vs python"}
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory now (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text(encoding="ascii").split()[1])
+    return pages * resource.getpagesize()
+
+
+def _python_child(conn: Connection, preset: str, params: dict[str, Any], symmetry: bool,
+                  max_seconds: float) -> None:
+    model = build(preset, params)
+    gc.collect()
+    before = _resident_bytes()
     result = explore(model, symmetry=symmetry, max_seconds=max_seconds)
-    row = Row(f"{preset} {nodes}x{per_node}", symmetry, result.states, result.transitions,
-              result.seconds, result.complete, result.stop_reason)
-    del result, model
-    gc.collect()  # the next instance should not pay for this one's graph
-    return row
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    conn.send((result.states, result.transitions, result.seconds, result.complete,
+               result.stop_reason, max(0, peak - before)))
+    conn.close()
+
+
+def measure_python(preset: str, params: dict[str, Any], symmetry: bool,
+                   max_seconds: float) -> Row:
+    """Explore one instance with the explicit engine in a fresh process."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_python_child,
+                            args=(send, preset, params, symmetry, max_seconds))
+    child.start()
+    send.close()
+    states, transitions, seconds, complete, reason, grown = receive.recv()
+    child.join()
+    return Row(_name(preset, params), symmetry, "python", states, transitions, seconds,
+               grown / states if states else None, complete, reason)
+
+
+def measure_spin(preset: str, params: dict[str, Any], symmetry: bool, max_seconds: float,
+                 memory_mb: int) -> Row:
+    """Explore one instance with SPIN (Promela generated from the same model)."""
+    model = build(preset, params)
+    try:
+        run = spin.explore(model, symmetry=symmetry, max_seconds=max_seconds,
+                           memory_mb=memory_mb)
+    except HerdproofError as exc:  # spin or gcc missing
+        return Row(_name(preset, params), symmetry, "spin", 0, 0, 0.0, None, False, str(exc))
+    memory = run.memory_mb * 2 ** 20
+    return Row(_name(preset, params), symmetry, "spin", run.states, run.transitions,
+               run.seconds, memory / run.states if run.states and memory else None,
+               run.complete, run.stop_reason, search_seconds=run.search_seconds)
+
+
+def _name(preset: str, params: dict[str, Any]) -> str:
+    return f"{preset} {params['nodes']}x{params['per_node']}"
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -84,6 +162,19 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join([line(HEADERS), rule, *(line(cells) for cells in body)])
 
 
+def mismatches(rows: Sequence[Row]) -> list[str]:
+    """Instances both engines finished with different state counts."""
+    found = []
+    done: dict[tuple[str, bool], dict[str, int]] = {}
+    for row in rows:
+        if row.complete:
+            done.setdefault((row.instance, row.symmetry), {})[row.engine] = row.states
+    for (instance, symmetry), counts in done.items():
+        if len(set(counts.values())) > 1:
+            found.append(f"{instance} symmetry={'on' if symmetry else 'off'}: {counts}")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--max-seconds", type=float, default=None,
@@ -93,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", action="append", dest="presets", choices=sorted(PRESETS),
                         help=f"preset to measure (repeatable; default: "
                              f"{', '.join(DEFAULT_PRESETS)})")
+    parser.add_argument("--engine", action="append", dest="engines", choices=ENGINES,
+                        help="engine to measure (repeatable; default: both)")
+    parser.add_argument("--spin-memory", type=int, default=SPIN_MEMORY_MB, metavar="MB",
+                        help=f"SPIN's memory bound per exploration (default {SPIN_MEMORY_MB})")
     args = parser.parse_args(argv)
     max_seconds = args.max_seconds
     if max_seconds is None:
@@ -101,17 +196,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--max-seconds must be positive")
     sizes = QUICK_SIZES if args.quick else SIZES
     presets = args.presets or list(DEFAULT_PRESETS)
+    engines = args.engines or list(ENGINES)
 
-    rows = []
+    rows: list[Row] = []
     for preset in presets:
         for nodes, per_node in sizes:
+            params = {"nodes": nodes, "per_node": per_node, **TIMING}
             for symmetry in (False, True):
-                print(f"exploring {preset} {nodes}x{per_node} symmetry="
-                      f"{'on' if symmetry else 'off'} ...", file=sys.stderr, flush=True)
-                rows.append(measure(preset, nodes, per_node, symmetry, max_seconds))
-    print(f"explicit engine: breadth-first exploration, time limit {max_seconds:g}s per row")
+                python: Row | None = None
+                for engine in engines:
+                    print(f"exploring {_name(preset, params)} symmetry="
+                          f"{'on' if symmetry else 'off'} with {engine} ...", file=sys.stderr,
+                          flush=True)
+                    if engine == "python":
+                        python = measure_python(preset, params, symmetry, max_seconds)
+                        rows.append(python)
+                        continue
+                    row = measure_spin(preset, params, symmetry, max_seconds, args.spin_memory)
+                    if python is not None and python.complete and row.complete and row.seconds:
+                        row = Row(**{**row.__dict__, "ratio": python.seconds / row.seconds})
+                    rows.append(row)
+    timing = " ".join(f"{k}={v}" for k, v in TIMING.items())
+    print(f"herdproof explicit (python) and herdproof-SPIN: breadth-first exploration at "
+          f"{timing}, time limit {max_seconds:g}s per row")
     print(format_table(rows))
-    return 0
+    wrong = mismatches(rows)
+    for line in wrong:
+        print(f"STATE COUNTS DIFFER: {line}", file=sys.stderr)
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

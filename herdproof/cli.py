@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from herdproof import __version__
-from herdproof.engines import explicit, smt, stateful
+from herdproof.engines import explicit, smt, spin, stateful
 from herdproof.engines.result import Result, Verdict
 from herdproof.extras import EXTRAS, require
 from herdproof.models.environment import check_crash_switches
@@ -36,7 +36,8 @@ from herdproof.properties import (
 from herdproof.traces import read_trace, render_text, replay
 from herdproof.traces.formats import FORMATS, render
 
-ENGINES = ("explicit", "stateful", "smt", "all")
+# `all` runs explicit, stateful and smt (not spin, which needs `spin` and `gcc` installed)
+ENGINES = ("explicit", "stateful", "smt", "spin", "all")
 EXIT_OK, EXIT_VIOLATED, EXIT_BAD_INPUT, EXIT_UNKNOWN, EXIT_DISAGREE = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 # Limits when none is given: far above every documented example (they take seconds), low
@@ -146,7 +147,15 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="stateful engine: Hypothesis's random seed (default "
                             f"{stateful.DEFAULT_SEED}); the same seed gives the same runs, "
                             "and the verdict's detail names it")
+    check.add_argument("--strategy", choices=stateful.STRATEGIES,
+                       default=stateful.DEFAULT_STRATEGY,
+                       help="stateful engine: how runs schedule actions: pct (default; "
+                            f"priority scheduling with {stateful.DEFAULT_DEPTH} change points, "
+                            "plus swarm over action kinds and arrival times) or random (a "
+                            "uniform walk)")
     check.add_argument("--dot", type=Path, help="explicit engine: write the state graph as DOT")
+    check.add_argument("--spin-dir", type=Path, metavar="DIR",
+                       help="spin engine: keep the generated model.pml, pan.c and trails in DIR")
     _add_solver_arguments(check)
     check.set_defaults(run=_cmd_check)
 
@@ -293,7 +302,8 @@ def _add_instance_arguments(command: argparse.ArgumentParser) -> None:
                          help="set a parameter (repeatable)")
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.add_argument("--symmetry", action="store_true",
-                         help="explicit engine: merge states that differ by renaming requests")
+                         help="explicit and spin engines: merge states that differ by "
+                              "renaming requests")
     command.add_argument("--paranoid", action="store_true",
                          help="explicit engine: assert the model's type invariant on every "
                               "state (finds bugs in a policy module; slower)")
@@ -469,7 +479,11 @@ def _run_engine(engine: str, args: argparse.Namespace, model: Any,
             raise InvalidParameter("--examples and --steps must be at least 1")
         return stateful.check(model, props, max_examples=args.examples, max_steps=args.steps,
                               hypothesis_shrink=args.hypothesis_shrink, seed=args.seed,
-                              max_seconds=_max_seconds(args), max_states=args.max_states)
+                              max_seconds=_max_seconds(args), max_states=args.max_states,
+                              strategy=args.strategy)
+    if engine == "spin":
+        return spin.check(model, props, symmetry=args.symmetry, max_seconds=_max_seconds(args),
+                          keep=args.spin_dir)
     if args.max_k < 1 or (args.depth is not None and args.depth < 0):
         raise InvalidParameter("--max-k must be at least 1 and --depth at least 0")
     return smt.check(smt.instance(args.policy, _overrides(args.param)), props,
@@ -489,7 +503,7 @@ def disagreements(results: list[Result]) -> list[str]:
             found.append(f"{name}: {verdicts}")
             continue
         shortest = {r.engine: len(r.trace) for r in same
-                    if r.engine in ("explicit", "smt") and r.trace is not None}
+                    if r.engine in ("explicit", "smt", "spin") and r.trace is not None}
         if len(set(shortest.values())) > 1:
             lengths = ", ".join(f"{e} {n} steps" for e, n in shortest.items())
             found.append(f"{name}: shortest traces differ ({lengths})")
