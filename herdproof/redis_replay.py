@@ -95,11 +95,10 @@ def connect(url: str) -> redis.Redis:
 class TickedRedis:
     """A few namespaced keys on a real Redis, driven by ticks of model time.
 
-    Examples
-    --------
-    >>> server = TickedRedis(redis.Redis(), ("lock", "cache"))  # doctest: +SKIP
-    >>> server.set_nx_px(0, 1, 2), server.get(0)                # doctest: +SKIP
-    ('OK', 1)
+    Example (against a running server, so not a doctest)::
+
+        server = TickedRedis(redis.Redis(), ("lock", "cache"))
+        server.set_nx_px(0, 1, 2), server.get(0)   # ('OK', 1)
     """
 
     def __init__(self, client: redis.Redis, names: Sequence[str], tick_ms: int = TICK_MS,
