@@ -35,7 +35,6 @@ writes).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -46,6 +45,7 @@ from herdproof.models.clock import Tick
 from herdproof.models.core import Action
 from herdproof.models.environment import Crash, Pause, Write
 from herdproof.models.memcached_item import Item
+from herdproof.models.narration import REQUEST, Message, Say, fill, note, shown
 from herdproof.models.observation import Observation, waiting
 from herdproof.models.ops import (
     Bool,
@@ -64,43 +64,9 @@ from herdproof.models.policy import PolicyModel
 C = TypeVar("C")
 S = TypeVar("S")
 
-#: Who takes part in a narration: a request (``{r}``), or a participant the program declares.
-REQUEST = "{r}"
 #: The ``r`` a background actor's step is given: it belongs to no request.
 NOBODY = -1
 
-
-@dataclass(frozen=True)
-class Say:
-    """One line of a step's narration: ``src`` sends ``text`` to ``dst`` (``reply`` draws a
-    dashed answer), or, with ``dst`` empty, a note over ``src``.
-
-    ``src`` and ``dst`` are :data:`REQUEST` or a participant of the program (``"Redis"``,
-    ``"DB"``). ``text`` may name parameters (``{ex}``), the request (``{r}``) and the facts
-    :meth:`ProgramModel.facts` derives from the states before and after (``{owner}``).
-    ``only`` limits the line to steps where that fact is non-empty.
-    """
-
-    src: str
-    dst: str
-    text: str
-    reply: bool = False
-    only: str = ""
-
-
-def call(dst: str, text: str, only: str = "") -> Say:
-    """The request sends a command to ``dst``."""
-    return Say(REQUEST, dst, text, only=only)
-
-
-def answer(src: str, text: str, only: str = "") -> Say:
-    """``src`` answers the request."""
-    return Say(src, REQUEST, text, reply=True, only=only)
-
-
-def note(text: str, over: str = REQUEST, only: str = "") -> Say:
-    """A note over the request (or over a participant)."""
-    return Say(over, "", text, only=only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,14 +188,6 @@ class Timer:
     duration: str = ""
 
 
-@dataclass(frozen=True)
-class Message:
-    """A narration line after substitution: ``dst`` empty means a note over ``src``."""
-
-    src: str
-    dst: str
-    text: str
-    reply: bool = False
 
 
 class ProgramModel(PolicyModel[C], Generic[C, S]):
@@ -544,7 +502,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         step = self._steps.get(type(a)) or self._background.get(type(a))
         says = step.says if step is not None else self.environment_says(name)
         r = getattr(a, "r", None)
-        values: dict[str, Any] = {k: _shown(v) for k, v in self.params.items()}
+        values: dict[str, Any] = {k: shown(v) for k, v in self.params.items()}
         if hasattr(after, "db"):
             values["db"] = f"v{after.db}"
         values.update(self.facts(before, after, r))
@@ -556,7 +514,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
                 continue
             src = who if say.src == REQUEST else say.src
             dst = who if say.dst == REQUEST else say.dst
-            out.append(Message(src, dst, _fill(say.text, values), say.reply))
+            out.append(Message(src, dst, fill(say.text, values), say.reply))
         return tuple(out)
 
     def observation(self, s: S, filled: Bool, *, cached: Int | None = None, background: Int = 0,
@@ -670,16 +628,3 @@ def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
 
     return set_at(values, i, value)
 
-
-def _shown(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-_FIELD = re.compile(r"\{(\w+)\}")
-
-
-def _fill(text: str, values: Mapping[str, Any]) -> str:
-    """Substitute ``{name}`` by its value; an unknown name stays as written."""
-    return _FIELD.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)

@@ -53,20 +53,11 @@ from typing import ClassVar
 from herdproof.models import cache, environment, policy, program
 from herdproof.models.core import Invariant
 from herdproof.models.memcached_item import Item
+from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import (
-    RequestAction,
-    Say,
-    Send,
-    Step,
-    Timer,
-    answer,
-    call,
-    not_on_a_server,
-    note,
-)
+from herdproof.models.program import RequestAction, Send, Step, Timer, not_on_a_server
 from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
@@ -241,13 +232,14 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
     """The ``lease`` transition system for one configuration, compiled from :data:`STEPS`."""
 
     STEPS = STEPS
+    # memcached holds the key; lease has no CAS in its state, so the value alone is compared
+    PARTICIPANTS = (MEMCACHED, DB)
+    MEMCACHED_KEYS = (("k", "value"),)
     TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
                                               SLEEPING: Timer(up=False)}
     WORK = REBUILDING
     DONE = DONE
     ERRORS = (CRASHED,)
-    PARTICIPANTS = (MEMCACHED, DB)
-    MEMCACHED_KEYS = (("k", "value"),)
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
         "Pause": (), "Crash": (), "Write": (Send("md", "k"),)}
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {

@@ -52,19 +52,11 @@ from herdproof.models.errors import InvalidParameter
 from herdproof.models.memcached_item import (
     Item,  # the item's semantics live there; re-exported here
 )
+from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import (
-    RequestAction,
-    Say,
-    Send,
-    Step,
-    Timer,
-    answer,
-    call,
-    note,
-)
+from herdproof.models.program import RequestAction, Send, Step, Timer
 from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (

@@ -64,6 +64,7 @@ from typing import ClassVar
 from herdproof.models import cache, environment, redis_lock, singleflight
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
+from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
 from herdproof.models.ops import (
     Bool,
@@ -83,13 +84,9 @@ from herdproof.models.program import (
     ProgramModel,
     RequestAction,
     RequestsState,
-    Say,
     Send,
     Step,
     Timer,
-    answer,
-    call,
-    note,
 )
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 from herdproof.models.singleflight import NO_LEADER

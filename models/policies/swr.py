@@ -59,10 +59,11 @@ from typing import ClassVar
 
 from herdproof.models import environment, policy, program
 from herdproof.models.core import Action, Invariant
+from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import ProgramModel, RequestAction, Say, Step, answer, call, note
+from herdproof.models.program import ProgramModel, RequestAction, Step
 from herdproof.models.symmetry import Symmetry
 
 PARAMS: tuple[Param, ...] = (
