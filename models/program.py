@@ -8,8 +8,10 @@ once, and the label is the program counter). A step names
 - its guard beyond the label and its effect, written with :mod:`models.ops` so the same step
   serves concrete search and the z3 encoding;
 - the real command it models (``SET lock <token> NX EX <ex>``) and what the step says on the
-  wire: :class:`Say` lines from which every renderer draws the step, so no renderer knows a
-  policy or an action by name.
+  wire: :class:`~models.narration.Say` lines from which every renderer draws the step, so no
+  renderer knows a policy or an action by name;
+- the commands a server executes for it (:class:`Send`), from which ``replay --redis`` and
+  ``replay --memcached`` drive a real server.
 
 :class:`ProgramModel` compiles the program into the :class:`~models.core.TransitionSystem`
 every engine reads, and supplies what every program shares instead of each policy repeating it:
@@ -27,10 +29,12 @@ every engine reads, and supplies what every program shares instead of each polic
   ``writers`` > 0, each with the layer's guard; the policy supplies only what a crash or a
   write does to its own stores (:meth:`ProgramModel.crash`, :meth:`ProgramModel.write`).
 
-States are the policy's own frozen dataclass; the layer reads and writes the fields every
-program has: ``pc`` (labels per request), ``timer`` (per request), ``held`` (paused this tick,
-per request), ``crashed`` (crashes so far) and ``db`` (the database version, which counts the
-writes).
+States are the policy's own frozen dataclass, extending :class:`RequestsState`, whose fields the
+layer reads and writes: ``pc`` (labels per request), ``timer``, ``held`` (paused this tick) and
+``seen`` (the DB version its work read), per request; ``db`` (the database version, which counts
+the writes), ``starts`` and ``crashed``. For the explicit search the layer also compiles a
+concrete successor function (:meth:`ProgramModel.successors`): the same successors as the
+generic ``enabled``/``apply``, without trying every candidate action.
 """
 
 from __future__ import annotations
