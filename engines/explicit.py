@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,9 +151,16 @@ class Exploration:
         return tuple(actions), initial
 
 
+#: Seconds between two progress reports of a long search.
+PROGRESS_EVERY = 1.0
+#: ``progress(states, frontier, elapsed_seconds)``: called during a long search.
+Progress = Callable[[int, int, float], None]
+
+
 def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
             max_states: int | None = None, max_seconds: float | None = None,
-            deadline: float | None = None, paranoid: bool = False) -> Exploration:
+            deadline: float | None = None, paranoid: bool = False,
+            progress: Progress | None = None) -> Exploration:
     """Breadth-first search of every reachable state of ``model``.
 
     Parameters
@@ -169,6 +176,9 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
     deadline:
         A ``time.perf_counter()`` value to stop at instead of ``max_seconds`` from now (one
         limit shared by several explorations; ``max_seconds`` still names it in messages).
+    progress:
+        Called about every :data:`PROGRESS_EVERY` seconds with the states stored, the frontier
+        (stored, not yet expanded) and the seconds so far (``herdproof check --progress``).
     paranoid:
         Assert the model's type invariant (``in_domain``) on every state stored. It finds bugs
         in a policy module, not in its input, so the tests do it on every expectation row and
@@ -194,7 +204,7 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
             else "time limit"
         result.grace = max(0.0, (result.deadline - started) / 4)
     try:
-        _search(model, canon, result, max_states, paranoid)
+        _search(model, canon, result, max_states, paranoid, progress)
     except KeyboardInterrupt:
         result.complete, result.interrupted = False, True
         result.stop_reason = "interrupted"
@@ -207,7 +217,7 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
 
 
 def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
-            max_states: int | None, paranoid: bool) -> None:
+            max_states: int | None, paranoid: bool, progress: Progress | None = None) -> None:
     index, order, deadline = result.index, result.order, result.deadline
     sources, targets, actions = result.sources, result.targets, result.actions
     clock = time.perf_counter
@@ -220,7 +230,13 @@ def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
         check_domain(model, s)  # always: a bad start state is cheap to catch
         result.add(s)
     head = 0  # the queue is the stored states not yet expanded: order[head:]
+    started = clock()
+    report_at = started + PROGRESS_EVERY if progress is not None else None
     while head < len(order):
+        if report_at is not None and clock() >= report_at:
+            assert progress is not None
+            progress(len(order), len(order) - head, clock() - started)
+            report_at = clock() + PROGRESS_EVERY
         if max_states is not None and len(order) >= max_states:
             result.complete, result.stop_reason = False, f"state limit {max_states} reached"
             return
@@ -308,7 +324,8 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
 
 def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool = False,
              max_states: int | None = None, max_seconds: float | None = None,
-             exploration: Exploration | None = None, paranoid: bool = False) -> Maximum:
+             exploration: Exploration | None = None, paranoid: bool = False,
+             progress: Progress | None = None) -> Maximum:
     """The maximum of ``quantity`` over reachable states, with a shortest witness trace.
 
     A limit or Ctrl-C makes the answer a lower bound (``complete`` false, ``interrupted`` for
@@ -325,7 +342,7 @@ def maximise(model: TransitionSystem[Any, Any], quantity: str, *, symmetry: bool
         model = q.prepare(model)
         exploration = None
     ex = exploration or explore(model, symmetry=symmetry, max_states=max_states,
-                                max_seconds=max_seconds, paranoid=paranoid)
+                                max_seconds=max_seconds, paranoid=paranoid, progress=progress)
     started = time.perf_counter()
     best_state, best = None, None
     stop, measured, until = "", 0, ex.judge_deadline

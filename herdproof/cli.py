@@ -304,6 +304,9 @@ def _add_instance_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--symmetry", action="store_true",
                          help="explicit and spin engines: merge states that differ by "
                               "renaming requests")
+    command.add_argument("--progress", action="store_true",
+                         help="explicit engine: report states, states/s, frontier and elapsed "
+                              "time on stderr about every second")
     command.add_argument("--paranoid", action="store_true",
                          help="explicit engine: assert the model's type invariant on every "
                               "state (finds bugs in a policy module; slower)")
@@ -417,6 +420,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _progress(states: int, frontier: int, seconds: float) -> None:
+    """One progress line of a long explicit search, on stderr (stdout stays the answer)."""
+    rate = states / seconds if seconds > 0 else 0.0
+    print(f"herdproof: {states:,} states ({rate:,.0f}/s), frontier {frontier:,}, "
+          f"{seconds:.1f}s", file=sys.stderr, flush=True)
+
+
 def _program_of(policy: str) -> list[dict[str, str]]:
     """The policy's request program as ``herdproof list`` shows it: every step (and background
     actor's step) in program order, with the real command its annotation names."""
@@ -470,7 +480,8 @@ def _run_engine(engine: str, args: argparse.Namespace, model: Any,
     if engine == "explicit":
         exploration = explicit.explore(model, symmetry=args.symmetry,
                                        max_states=_max_states(args),
-                                       max_seconds=_max_seconds(args), paranoid=args.paranoid)
+                                       max_seconds=_max_seconds(args), paranoid=args.paranoid,
+                                       progress=_progress if args.progress else None)
         if args.dot:
             explicit.write_dot(exploration, args.dot)
         return explicit.check(model, props, exploration=exploration, paranoid=args.paranoid)
@@ -666,7 +677,8 @@ def _cmd_max(args: argparse.Namespace) -> int:
     policy, params, model = _instance(args)
     found = explicit.maximise(model, args.quantity, symmetry=args.symmetry,
                               max_states=_max_states(args), max_seconds=_max_seconds(args),
-                              paranoid=args.paranoid)
+                              paranoid=args.paranoid,
+                              progress=_progress if args.progress else None)
     if args.json:
         _print_json({"policy": policy, "params": params, **found.to_json()})
     else:

@@ -8,6 +8,7 @@ SIGINT once it is well inside a search that would go on for far longer.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -205,3 +206,20 @@ def test_ctrl_c_during_synth() -> None:
     code, out, _ = interrupt("synth", *HUGE, "--param", "ex", "--property", "ONE")
     assert code == 130
     assert out.startswith("no safe value of ex") and "interrupted during " in out, out
+
+
+def test_progress_reports_on_stderr_and_leaves_stdout_alone(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from herdproof.engines import explicit
+
+    monkeypatch.setattr(explicit, "PROGRESS_EVERY", 0.0)  # report at every expansion
+    race = ["check", "lock-cad", "-p", "nodes=1", "-p", "per_node=2", "-p", "ex=2", "-p",
+            "rebuild=3", "--property", "ONE"]
+    code = main([*race, "--progress"])
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert code == 1 and "ONE          violated" in out and "herdproof:" not in out
+    assert lines and all(re.fullmatch(r"herdproof: [\d,]+ states \([\d,]+/s\), frontier "
+                                      r"[\d,]+, \d+\.\ds", line) for line in lines)
+    assert main(race) == 1
+    assert capsys.readouterr().err == ""  # silent unless asked
