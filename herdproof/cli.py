@@ -756,7 +756,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
     """Replay on a real Redis: 0 reproduced, 1 a reply differs or the property is not hit."""
     require(EXTRAS["redis"], "redis", "replay --redis")
-    from herdproof.redis_replay import connect, replay_on_redis, report
+    from herdproof.redis_replay import connect, replay_on_redis
 
     client = connect(args.redis)
     try:
@@ -767,17 +767,12 @@ def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
         result = replay_on_redis(trace, client)
     finally:
         client.close()
-    ok, lines = report(result)
-    if args.json:
-        _print_json({"reproduced": ok, "message": lines[-1], "steps": result.to_json()})
-    else:
-        print("\n".join(lines))
-    return EXIT_OK if ok else EXIT_VIOLATED
+    return _report_server_replay(args, result)
 
 
 def _replay_on_memcached(args: argparse.Namespace, trace: Any) -> int:
     """Replay on a real memcached: 0 reproduced, 1 a reply differs or the property is not hit."""
-    from herdproof.memcached_replay import connect, preflight, replay_on_memcached, report
+    from herdproof.memcached_replay import connect, preflight, replay_on_memcached
 
     try:
         replay(trace)
@@ -789,7 +784,13 @@ def _replay_on_memcached(args: argparse.Namespace, trace: Any) -> int:
         result = replay_on_memcached(trace, client)
     finally:
         client.close()
-    ok, lines = report(result)
+    return _report_server_replay(args, result)
+
+
+def _report_server_replay(args: argparse.Namespace, result: Any) -> int:
+    """Print a replay on a real server: 0 reproduced, 1 a reply differs or the property is
+    not hit."""
+    ok, lines = result.report()
     if args.json:
         _print_json({"reproduced": ok, "message": lines[-1], "steps": result.to_json()})
     else:

@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from herdproof import server_replay
 from herdproof.models import memcached_commands as mc
 from herdproof.models.core import Action
 from herdproof.models.errors import HerdproofError
 from herdproof.models.memcached_item import NEVER, Item
 from herdproof.models.params import clipped
 from herdproof.models.program import MEMCACHED_OPS, Send
+from herdproof.server_replay import ServerReplay, policy_state
 from herdproof.ticked_memcached import TICK_S, CasBijection, MetaClient, TickedMemcached
 from herdproof.traces.replay import replay
 from herdproof.traces.trace import Trace
@@ -75,25 +77,8 @@ def connect(address: str) -> MetaClient:
     return client
 
 
-@dataclass
-class StepCheck:
-    """One trace step on the server: the commands sent, the replies expected and received.
-
-    The last entry of ``commands`` reads the items back; its ``expected`` and ``got`` are the
-    items' views after the step, named by ``keys``.
-    """
-
-    step: int
-    action: str
-    keys: tuple[str, ...] = ()
-    commands: list[str] = field(default_factory=list)
-    expected: list[Any] = field(default_factory=list)
-    got: list[Any] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.got
+class StepCheck(server_replay.StepCheck):
+    """One trace step on memcached (see :class:`herdproof.server_replay.StepCheck`)."""
 
     @property
     def sent(self) -> int:
@@ -145,29 +130,8 @@ def _cas_and_ttl(cas: Any, ttl: int | None) -> list[str]:
     return shown
 
 
-@dataclass
-class MemcachedReplay:
-    """The outcome of :func:`replay_on_memcached`."""
-
-    steps: list[StepCheck]
-    violation: int | None
-    prop: str | None
-
-    @property
-    def matched(self) -> bool:
-        return all(s.ok for s in self.steps)
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [{"step": c.step, "action": c.action, "commands": c.commands,
-                 "expected": c.expected, "got": c.got, "match": c.ok} for c in self.steps]
-
-    @property
-    def first_mismatch(self) -> StepCheck | None:
-        return next((s for s in self.steps if not s.ok), None)
-
-
 def replay_on_memcached(trace: Trace, client: MetaClient, tick_s: int = TICK_S,
-                        prefix: str | None = None) -> MemcachedReplay:
+                        prefix: str | None = None) -> ServerReplay:
     """Replay ``trace`` on a real memcached, checking every reply and every item after every
     step (see the module docstring). Every step is checked to be sendable before anything is
     sent: a step the program marks as having no faithful server command
@@ -183,8 +147,8 @@ def replay_on_memcached(trace: Trace, client: MetaClient, tick_s: int = TICK_S,
     checks: list[StepCheck] = []
     try:
         for number, action in enumerate(trace.actions, start=1):
-            before = _inner(replayed.states[number - 1])
-            after = _inner(replayed.states[number])
+            before = policy_state(replayed.states[number - 1])
+            after = policy_state(replayed.states[number])
             check = StepCheck(number, repr(action), names)
             predicted = _run_step(model, server, cas, check, action, before, keys)
             expected = _space(model.items(after), keys)
@@ -202,7 +166,8 @@ def replay_on_memcached(trace: Trace, client: MetaClient, tick_s: int = TICK_S,
             checks.append(check)
     finally:
         server.cleanup()
-    return MemcachedReplay(checks, replayed.violation, trace.property)
+    return ServerReplay("memcached", "item", "the item {keys}", checks, replayed.violation,
+                        trace.property)
 
 
 def preflight(trace: Trace, model: Any = None) -> Keys:
@@ -234,10 +199,6 @@ def _check_sendable(model: Any, actions: Sequence[Action]) -> None:
             if c.op not in MEMCACHED_OPS:
                 raise HerdproofError(f"replay --memcached cannot send step {number} "
                                      f"`{action!r}`: `{c.op}` is not a memcached meta command")
-
-
-def _inner(state: Any) -> Any:
-    return getattr(state, "inner", state)  # a wait-clock monitor's state wraps the policy's
 
 
 def _space(items: Mapping[str, Item], keys: Keys) -> mc.Keyspace:
@@ -283,10 +244,7 @@ def _run_step(model: Any, server: TickedMemcached, cas: CasBijection, check: Ste
     index = {name: k for k, (name, _) in enumerate(keys)}
     space = _space(model.items(before), keys)
 
-    def send(command: str, expected: Any, got: Any) -> None:
-        check.commands.append(command)
-        check.expected.append(expected)
-        check.got.append(got)
+    send = check.send
 
     if type(action).advances_time:
         server.advance()
@@ -369,26 +327,6 @@ def _read_back(server: TickedMemcached, cas: CasBijection, expected: mc.Keyspace
     return _view(want, mode), _server_view(server.mg(k), want.cas, mode, cas)
 
 
-def report(result: MemcachedReplay) -> tuple[bool, list[str]]:
-    """Whether the trace reproduced on the server, and the lines to print."""
-    lines = [c.line() for c in result.steps]
-    mismatch = result.first_mismatch
-    if mismatch is not None:
-        lines.append(f"does not reproduce on memcached: step {mismatch.step} "
-                     f"`{mismatch.action}` got {mismatch.got} where the model expects "
-                     f"{mismatch.expected}")
-        return False, lines
-    sent = sum(c.sent for c in result.steps)
-    if result.prop is None:
-        lines.append(f"replayed all {len(result.steps)} steps on memcached: {sent} commands, "
-                     "every reply and item as the model says")
-        return True, lines
-    if result.violation is None:
-        lines.append(f"every reply matched, but {result.prop} is not violated in the "
-                     f"{len(result.steps)} steps")
-        return False, lines
-    keys = "/".join(result.steps[0].keys) if result.steps else "key"
-    lines.append(f"reproduced on memcached: {result.prop} violated at step {result.violation}; "
-                 f"all {sent} commands' replies and the item {keys} after every step matched "
-                 "the model")
-    return True, lines
+def report(result: ServerReplay) -> tuple[bool, list[str]]:
+    """Whether the trace reproduced on memcached, and the lines to print."""
+    return result.report()

@@ -26,17 +26,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
 import redis
 
+from herdproof import server_replay
 from herdproof.models import redis_commands as rc
 from herdproof.models.core import Action
 from herdproof.models.errors import HerdproofError
 from herdproof.models.params import clipped
 from herdproof.models.redis_lock import NO_OWNER
+from herdproof.server_replay import ServerReplay, policy_state
 from herdproof.traces.replay import replay
 from herdproof.traces.trace import Trace
 
@@ -166,25 +167,8 @@ def _ok(reply: Any) -> str | None:
 View = tuple[Any, ...]  # per key: (token or None, ticks left) or "value"/"nil"
 
 
-@dataclass
-class StepCheck:
-    """One trace step on the server: the commands sent, the replies expected and received.
-
-    The last entry of ``commands`` reads the keys back; its ``expected`` and ``got`` are the
-    keys' views after the step (see :func:`replay_on_redis`), named by ``keys``.
-    """
-
-    step: int
-    action: str
-    keys: tuple[str, ...] = ()
-    commands: list[str] = field(default_factory=list)
-    expected: list[Any] = field(default_factory=list)
-    got: list[Any] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.got
+class StepCheck(server_replay.StepCheck):
+    """One trace step on Redis (see :class:`herdproof.server_replay.StepCheck`)."""
 
     def line(self) -> str:
         if len(self.commands) <= 1:
@@ -213,29 +197,8 @@ def _show_key(view: Any) -> str:
     return str(view)
 
 
-@dataclass
-class RedisReplay:
-    """The outcome of :func:`replay_on_redis`."""
-
-    steps: list[StepCheck]
-    violation: int | None
-    prop: str | None
-
-    @property
-    def matched(self) -> bool:
-        return all(s.ok for s in self.steps)
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [{"step": c.step, "action": c.action, "commands": c.commands,
-                 "expected": c.expected, "got": c.got, "match": c.ok} for c in self.steps]
-
-    @property
-    def first_mismatch(self) -> StepCheck | None:
-        return next((s for s in self.steps if not s.ok), None)
-
-
 def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
-                    prefix: str | None = None) -> RedisReplay:
+                    prefix: str | None = None) -> ServerReplay:
     """Replay ``trace`` on a real Redis, checking every reply and every key after every step.
 
     What a step sends is the policy's own annotation (each program step's ``sends``); the
@@ -258,8 +221,8 @@ def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
     checks: list[StepCheck] = []
     try:
         for number, action in enumerate(trace.actions, start=1):
-            before = _inner(replayed.states[number - 1])
-            after = _inner(replayed.states[number])
+            before = policy_state(replayed.states[number - 1])
+            after = policy_state(replayed.states[number])
             check = StepCheck(number, repr(action), names)
             predicted = _run_step(model, server, check, action, before, keys)
             expected = _view(model.keyspace(after), keys)
@@ -275,11 +238,8 @@ def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
             checks.append(check)
     finally:
         server.cleanup()
-    return RedisReplay(checks, replayed.violation, trace.property)
-
-
-def _inner(state: Any) -> Any:
-    return getattr(state, "inner", state)  # a wait-clock monitor's state wraps the policy's
+    return ServerReplay("Redis", "state", "the {keys} state", checks, replayed.violation,
+                        trace.property)
 
 
 def _run_step(model: Any, server: TickedRedis, check: StepCheck, action: Action, before: Any,
@@ -288,10 +248,7 @@ def _run_step(model: Any, server: TickedRedis, check: StepCheck, action: Action,
     index = {name: k for k, (name, _) in enumerate(keys)}
     space = _keyspace(model.keyspace(before), keys)
 
-    def send(command: str, expected: Any, got: Any) -> None:
-        check.commands.append(command)
-        check.expected.append(expected)
-        check.got.append(got)
+    send = check.send
 
     if type(action).advances_time:
         server.advance()
@@ -371,25 +328,6 @@ def _server_view(server: TickedRedis, keys: tuple[tuple[str, str], ...]) -> View
     return tuple(out)
 
 
-def report(result: RedisReplay) -> tuple[bool, list[str]]:
-    """Whether the trace reproduced on the server, and the lines to print."""
-    lines = [c.line() for c in result.steps]
-    mismatch = result.first_mismatch
-    if mismatch is not None:
-        lines.append(f"does not reproduce on Redis: step {mismatch.step} `{mismatch.action}` "
-                     f"got {mismatch.got} where the model expects {mismatch.expected}")
-        return False, lines
-    sent = sum(len(c.commands) for c in result.steps)
-    if result.prop is None:
-        lines.append(f"replayed all {len(result.steps)} steps on Redis: {sent} commands, every "
-                     "reply and state as the model says")
-        return True, lines
-    if result.violation is None:
-        lines.append(f"every reply matched, but {result.prop} is not violated in the "
-                     f"{len(result.steps)} steps")
-        return False, lines
-    keys = "/".join(result.steps[0].keys) if result.steps else "key"
-    lines.append(f"reproduced on Redis: {result.prop} violated at step {result.violation}; "
-                 f"all {sent} commands' replies and the {keys} state after every step "
-                 "matched the model")
-    return True, lines
+def report(result: ServerReplay) -> tuple[bool, list[str]]:
+    """Whether the trace reproduced on Redis, and the lines to print."""
+    return result.report()
