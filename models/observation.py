@@ -43,6 +43,22 @@ class Observation:
     waiting:
         Per request: it has arrived and not yet ended (with the value, a fallback or an
         explicit failure). Bounded progress (``SERVED<=B``) times these waits.
+    acting_holders:
+        Requests acting on the protected resource right now (writing it, or running the work
+        the lock guards) while each believes it holds the lock (``None`` without a lock).
+        MUTEX reads it.
+    lapsed_write:
+        Ghost flag: the protected storage accepted a write from a request that did not hold
+        the lock at that moment (its lock expired, was lost in a failover or to a restarted
+        instance): the overlap Kleppmann describes. NOLAPSED reads it.
+    split_outcome:
+        Ghost flag: a caller that joined a shared call got an outcome other than the one the
+        call's execution produced (SHARED reads it).
+    placeholder_served:
+        Ghost flag: a client served a cache placeholder (an empty stub or a won/lease marker)
+        as if it were the value (NOPLACEHOLDER reads it).
+    rate_exceeded:
+        Ghost flag: more than one lease token was granted within one lease window (RATE).
     waited:
         The longest current wait in ticks. Only the bounded-progress monitor
         (:mod:`properties.progress`) knows it, so it is ``None`` in a policy's own observation.
@@ -57,6 +73,11 @@ class Observation:
     unanswered: Int | None = None
     waiting: tuple[Bool, ...] = ()
     waited: Int | None = None
+    acting_holders: Int | None = None
+    lapsed_write: Bool | None = None
+    split_outcome: Bool | None = None
+    placeholder_served: Bool | None = None
+    rate_exceeded: Bool | None = None
 
 
 def waiting(pcs: Sequence[Int], idle: int, done: Sequence[int]) -> tuple[Bool, ...]:

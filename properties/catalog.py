@@ -43,7 +43,12 @@ _NEEDS = {"foreign_release": "it needs a lock: turn lock=on",
           "stale": "it needs DB writers: set writers=1 or more",
           "waited": "the policy does not report which requests are waiting "
                     "(Observation.waiting)",
-          "unanswered": "the policy does not tell errors from service (Observation.unanswered)"}
+          "unanswered": "the policy does not tell errors from service (Observation.unanswered)",
+          "acting_holders": "it needs a lock whose holders act on a protected resource",
+          "lapsed_write": "it needs a lock guarding writes to a storage",
+          "split_outcome": "it needs callers that join a shared call (single-flight)",
+          "placeholder_served": "it needs a cache that stores placeholders (stubs, leases)",
+          "rate_exceeded": "it needs leases granted per lease window"}
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,21 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
     Property("ANSWERED", Kind.EVENTUALLY,
              "every request ends with an answer: the value, a fallback, or an error",
              lambda o: o.unanswered == 0, requires=("unanswered",)),
+    Property("MUTEX", Kind.ALWAYS,
+             "at most one request that holds the lock acts on the protected resource at a time",
+             lambda o: o.acting_holders <= 1, requires=("acting_holders",)),
+    Property("NOLAPSED", Kind.ALWAYS,
+             "no write is accepted from a request that no longer holds the lock",
+             lambda o: negate(o.lapsed_write), requires=("lapsed_write",)),
+    Property("SHARED", Kind.ALWAYS,
+             "every caller that joined a shared call gets that call's outcome",
+             lambda o: negate(o.split_outcome), requires=("split_outcome",)),
+    Property("NOPLACEHOLDER", Kind.ALWAYS,
+             "no client serves a placeholder (an empty stub, a lease marker) as the value",
+             lambda o: negate(o.placeholder_served), requires=("placeholder_served",)),
+    Property("RATE", Kind.ALWAYS,
+             "at most one lease token is granted per lease window",
+             lambda o: negate(o.rate_exceeded), requires=("rate_exceeded",)),
     Property("REFILL", Kind.SOMETIMES,
              "some run refills the cache (the model is not vacuous)",
              lambda o: o.cache_filled),
@@ -140,7 +160,8 @@ _BOUND = re.compile(r"[0-9]{1,9}", re.ASCII)
 MAX_BOUND = 1_000_000
 
 DEFAULT_PROPERTIES: tuple[str, ...] = ("ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED",
-                                        "ANSWERED", "REFILL")
+                                        "ANSWERED", "MUTEX", "NOLAPSED", "SHARED",
+                                        "NOPLACEHOLDER", "RATE", "REFILL")
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
     Quantity("concurrent_rebuilds", "requests rebuilding at the same moment",
