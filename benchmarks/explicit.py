@@ -5,15 +5,20 @@ For each preset (``stack`` by default) at fleet sizes of growing ``nodes x per_n
 the reachable state space twice: with :func:`engines.explicit.explore` (Python) and with
 :func:`engines.spin.explore` (Promela generated from the same model, compiled and searched by
 SPIN). It prints one table: reachable states, transitions (Python: graph edges; SPIN: its
-``transitions``), wall-clock seconds, states stored per second, bytes per state, whether the
-search finished or which limit stopped it, and on each SPIN row how many times faster it was.
+``transitions``), wall-clock seconds, CPU seconds, states stored per second, bytes per state,
+peak memory, whether the search finished or which limit stopped it, and on each SPIN row how
+many times faster it was.
 
 - Python: each exploration runs in a fresh (forked) process; bytes/state is that process's peak
-  resident memory (``ru_maxrss``) less its resident memory before the search, over the states.
-  Only the exploration is timed (building the state graph), not judging properties on it.
+  resident memory (``ru_maxrss``) less its resident memory before the search, over the states;
+  ``peak MB`` is that peak itself (the interpreter and its imports included). Only the
+  exploration is timed (building the state graph), not judging properties on it. ``cpu s`` is
+  the process's CPU time for it: on a shared machine the wall clock also counts other work.
 - SPIN: seconds are the whole run (generating the Promela with z3, ``spin -a``, ``gcc -O2``,
-  the search); ``search s`` is pan's own time; bytes/state is pan's ``total actual memory
-  usage`` (hash table included) over the states. The ratio compares the whole run.
+  the search); ``search s`` is pan's own time; ``cpu s`` the CPU time of the whole run (this
+  process and the spin, gcc and pan it runs); bytes/state is pan's ``total actual memory
+  usage`` (hash table included) over the states, ``peak MB`` that usage. The ratio compares
+  the whole run's wall-clock seconds.
 
 Both engines must report the same state count on every instance both finish (a mismatch is
 printed as an error and the exit code is 1). Small instances are dominated by fixed costs
@@ -26,6 +31,7 @@ Run it from the repository root::
     python benchmarks/explicit.py --quick            # a few seconds: small instances only
     python benchmarks/explicit.py --engine python    # one engine only (python or spin)
     python benchmarks/explicit.py --preset stack-recheck
+    python benchmarks/explicit.py --size 3x3         # one instance size (repeatable)
 
 An exploration that hits a limit is reported as ``no: ...``; its state count is then how far
 the search got, not the size of the state space. Without ``spin`` and ``gcc`` installed
@@ -39,6 +45,7 @@ import gc
 import multiprocessing
 import resource
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -74,14 +81,18 @@ class Row:
     stop_reason: str
     search_seconds: float | None = None
     ratio: float | None = None  # Python seconds / SPIN seconds, on SPIN rows
+    cpu_seconds: float | None = None
+    peak_mb: float | None = None
 
     def cells(self) -> list[str]:
         rate = self.states / self.seconds if self.seconds > 0 else float("inf")
         return [self.instance, "on" if self.symmetry else "off", self.engine,
                 f"{self.states:,}", f"{self.transitions:,}", f"{self.seconds:.2f}",
+                f"{self.cpu_seconds:.2f}" if self.cpu_seconds is not None else "",
                 f"{self.search_seconds:.2f}" if self.search_seconds is not None else "",
                 f"{rate:,.0f}",
                 f"{self.bytes_per_state:,.0f}" if self.bytes_per_state is not None else "",
+                f"{self.peak_mb:,.0f}" if self.peak_mb is not None else "",
                 _times(self.ratio) if self.ratio is not None else "",
                 "yes" if self.complete else f"no: {self.stop_reason}"]
 
@@ -90,10 +101,10 @@ def _times(ratio: float) -> str:
     return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 
 
-HEADERS = ["instance", "symmetry", "engine", "states", "transitions", "seconds", "search s",
-           "states/s", "bytes/state", "vs python", "complete"]
-RIGHT_ALIGNED = {"states", "transitions", "seconds", "search s", "states/s", "bytes/state",
-                 "vs python"}
+HEADERS = ["instance", "symmetry", "engine", "states", "transitions", "seconds", "cpu s",
+           "search s", "states/s", "bytes/state", "peak MB", "vs python", "complete"]
+RIGHT_ALIGNED = {"states", "transitions", "seconds", "cpu s", "search s", "states/s",
+                 "bytes/state", "peak MB", "vs python"}
 
 
 def _resident_bytes() -> int:
@@ -107,10 +118,12 @@ def _python_child(conn: Connection, preset: str, params: dict[str, Any], symmetr
     model = build(preset, params)
     gc.collect()
     before = _resident_bytes()
+    cpu = time.process_time()
     result = explore(model, symmetry=symmetry, max_seconds=max_seconds)
+    cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     conn.send((result.states, result.transitions, result.seconds, result.complete,
-               result.stop_reason, max(0, peak - before)))
+               result.stop_reason, max(0, peak - before), cpu, peak))
     conn.close()
 
 
@@ -123,25 +136,43 @@ def measure_python(preset: str, params: dict[str, Any], symmetry: bool,
                             args=(send, preset, params, symmetry, max_seconds))
     child.start()
     send.close()
-    states, transitions, seconds, complete, reason, grown = receive.recv()
+    states, transitions, seconds, complete, reason, grown, cpu, peak = receive.recv()
     child.join()
     return Row(_name(preset, params), symmetry, "python", states, transitions, seconds,
-               grown / states if states else None, complete, reason)
+               grown / states if states else None, complete, reason, cpu_seconds=cpu,
+               peak_mb=peak / 2 ** 20)
 
 
 def measure_spin(preset: str, params: dict[str, Any], symmetry: bool, max_seconds: float,
                  memory_mb: int) -> Row:
     """Explore one instance with SPIN (Promela generated from the same model)."""
     model = build(preset, params)
+    cpu = _cpu_with_children()
     try:
         run = spin.explore(model, symmetry=symmetry, max_seconds=max_seconds,
                            memory_mb=memory_mb)
     except HerdproofError as exc:  # spin or gcc missing
         return Row(_name(preset, params), symmetry, "spin", 0, 0, 0.0, None, False, str(exc))
+    cpu = _cpu_with_children() - cpu
     memory = run.memory_mb * 2 ** 20
     return Row(_name(preset, params), symmetry, "spin", run.states, run.transitions,
                run.seconds, memory / run.states if run.states and memory else None,
-               run.complete, run.stop_reason, search_seconds=run.search_seconds)
+               run.complete, run.stop_reason, search_seconds=run.search_seconds,
+               cpu_seconds=cpu, peak_mb=run.memory_mb or None)
+
+
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of the children it has waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``3x3`` as (nodes, per_node)."""
+    nodes, sep, per_node = text.partition("x")
+    if not (sep and nodes.isdigit() and per_node.isdigit() and int(nodes) and int(per_node)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NxP, e.g. 3x3")
+    return int(nodes), int(per_node)
 
 
 def _name(preset: str, params: dict[str, Any]) -> str:
@@ -186,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{', '.join(DEFAULT_PRESETS)})")
     parser.add_argument("--engine", action="append", dest="engines", choices=ENGINES,
                         help="engine to measure (repeatable; default: both)")
+    parser.add_argument("--size", action="append", dest="sizes", type=_size, metavar="NxP",
+                        help="nodes x per_node to measure (repeatable; default: "
+                             f"{', '.join(f'{n}x{p}' for n, p in SIZES)})")
     parser.add_argument("--spin-memory", type=int, default=SPIN_MEMORY_MB, metavar="MB",
                         help=f"SPIN's memory bound per exploration (default {SPIN_MEMORY_MB})")
     args = parser.parse_args(argv)
@@ -194,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_seconds = QUICK_SECONDS if args.quick else 120.0
     if not max_seconds > 0:
         parser.error("--max-seconds must be positive")
-    sizes = QUICK_SIZES if args.quick else SIZES
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
     presets = args.presets or list(DEFAULT_PRESETS)
     engines = args.engines or list(ENGINES)
 

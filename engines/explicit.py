@@ -28,7 +28,13 @@ from typing import Any
 import networkx as nx
 
 from herdproof.engines.result import Maximum, Result, Verdict
-from herdproof.models.core import Action, TransitionSystem, check_domain, successors
+from herdproof.models.core import (
+    Action,
+    ModelError,
+    TransitionSystem,
+    check_domain,
+    successors,
+)
 from herdproof.models.errors import HerdproofError
 from herdproof.properties import Kind, Property, property_named, quantity_named
 from herdproof.traces.trace import Trace
@@ -180,9 +186,11 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
         Called about every :data:`PROGRESS_EVERY` seconds with the states stored, the frontier
         (stored, not yet expanded) and the seconds so far (``herdproof check --progress``).
     paranoid:
-        Assert the model's type invariant (``in_domain``) on every state stored. It finds bugs
-        in a policy module, not in its input, so the tests do it on every expectation row and
-        a search does it only when asked (``herdproof check --paranoid``).
+        Assert the model's type invariant (``in_domain``) on every state stored, and with
+        ``symmetry`` that each is its own representative (the search looks a successor up
+        before canonicalising it, which relies on that). It finds bugs in a policy module, not
+        in its input, so the tests do it on every expectation row and a search does it only
+        when asked (``herdproof check --paranoid``).
 
     Ctrl-C (``KeyboardInterrupt``) stops the search the same way, with ``interrupted`` set.
 
@@ -219,6 +227,7 @@ def explore(model: TransitionSystem[Any, Any], *, symmetry: bool = False,
 def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
             max_states: int | None, paranoid: bool, progress: Progress | None = None) -> None:
     index, order, deadline = result.index, result.order, result.deadline
+    symmetric = result.symmetry
     sources, targets, actions = result.sources, result.targets, result.actions
     clock = time.perf_counter
     # A model compiled from a request program has a concrete fast path; any other model (a
@@ -249,8 +258,12 @@ def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
             result.truncated.add(state)
         linked: set[int] = set()
         for action, nxt in expand(state):
-            nxt = canon(nxt)
+            # a state already stored is its own representative: look it up before
+            # canonicalising (most successors are states seen before)
             target = index.get(nxt)
+            if target is None and symmetric:
+                nxt = canon(nxt)
+                target = index.get(nxt)
             if target is None:
                 if deadline is not None and clock() > deadline:
                     # mid-expansion: the graph is incomplete, so nothing relies on this
@@ -259,6 +272,10 @@ def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
                     return
                 if paranoid:
                     check_domain(model, nxt, after=action)
+                    if symmetric and canon(nxt) != nxt:  # the look-up above relies on it
+                        raise ModelError(f"{model.name}: canonical is not idempotent: the "
+                                         f"representative {nxt!r} has another, "
+                                         f"{canon(nxt)!r}")
                 target = result.add(nxt, number, action)
             if target not in linked:  # one edge per pair of states: the first action
                 linked.add(target)

@@ -18,13 +18,19 @@ The program, per request (the lesson's seven steps):
 5. Lock lost: sleep ``wait`` ticks, ``GET key`` again, serve the stale fallback if it misses
    (followers get the same).
 6. ``lease`` (memcached / Facebook leases, no lock, no single-flight): the miss is
-   ``mg key v N<ex>``; with no live lease it wins the token and rebuilds; otherwise (a "hot
-   miss") it sleeps ``wait`` ticks and tries again, until it gets the value or the token. A
-   write (``md key``) deletes the value *and* invalidates the outstanding token, so a rebuild
-   that started before the write cannot store its stale result (``rejected_sets``).
+   ``get key`` with a lease; a miss gets the token unless one was handed out in the last
+   ``ex`` ticks (the lease window), and rebuilds; otherwise (a "hot miss") it sleeps ``wait``
+   ticks and tries again, until it gets the value or the token. A token stays good until a
+   newer token or a write voids it: a write (``delete key``) deletes the value *and*
+   invalidates the outstanding token, so a rebuild that started before the write cannot
+   store its stale result (``rejected_sets``). This is the ``lease`` program's semantics.
 
 Policies: ``none`` (every miss rebuilds), ``singleflight``, ``lock`` (Redis lock, no
-single-flight), ``stack`` (single-flight + lock) and ``lease``.
+single-flight), ``stack`` (single-flight + lock) and ``lease``, simulated by the fast engine;
+and every other registered program (``memcached-meta``, ``swr``, ...), which runs step by step
+through its own program (:mod:`engines.fleet_program`, up to 1,000 requests per key; the
+summary's ``followers`` are then counted among the ``waiters``, and ``unanswered`` counts
+requests the program never answers).
 
 Time. One tick is one millisecond, the resolution at which Redis keeps expiry deadlines
 (``EX 30`` is stored as a millisecond deadline 30,000 ms away), and every duration here is an
@@ -47,13 +53,17 @@ Within a tick, things happen in phases, and within a phase in a fixed order:
 
 Each of these choices is one interleaving the ``stack`` model allows (finishing is urgent there
 too; a GET, the in-process look-up and ``SET NX`` may follow each other at once), so a
-simulated run is a run of the model: ``engines.fleet_trace`` turns small runs into model traces
-and the tests replay them, and for small fleets the simulated worst case is checked against the
+simulated run is a run of the model: :mod:`engines.fleet_program` runs the same fleet through
+the policy's own program, step by step, and the tests require the two to agree request by
+request, replay its runs as model traces, and check the simulated worst case against the
 explicit engine's maximum of ``rebuild_starts``.
 
 What is abstracted away: Redis and memcached commands take no time (except the ``gap`` round
 trip), a sleeper wakes exactly ``wait`` ticks after losing, and a crash (``crash`` = the first N
-rebuilds to start crash) means the rebuilder never writes and never releases. Arrivals are
+rebuilds to start crash, at the tick they would finish) means the rebuilder never writes and
+never releases, and kills its process: every request of its node in progress gets an error
+(with single-flight, the leader's followers; without, the node's other rebuilds, sleepers and
+pending ``SET NX`` attempts), as in the models, where a node is one process. Arrivals are
 ``burst`` (the lesson's assumption: every miss inside the rebuild window, spread evenly over
 ``window`` ticks, by default the rebuild's median), ``uniform`` (at random over ``window``),
 ``poisson`` (at ``rate`` per second) or explicit ticks; request k (in arrival order) goes to
@@ -92,7 +102,10 @@ from herdproof.engines.fleet_core import (
     FALLBACK,
     FOLLOWER,
     HIT,
+    NEVER,
+    REBUILDER,
     RECHECKED,
+    VALUE,
     WAITER,
     Durations,
     Ints,
@@ -118,31 +131,48 @@ POLICIES: dict[str, tuple[bool, bool, bool, str]] = {
     "lease": (False, False, True, "memcached leases: one token per miss, the rest retry"),
 }
 ARRIVALS = ("burst", "uniform", "poisson", "explicit")
-#: The request programs whose steps the fleet engine simulates (its policies are these programs
-#: and presets of them).
+#: The request programs whose steps the fast engine simulates (its policies are these programs
+#: and presets of them); every other program runs through :mod:`engines.fleet_program`.
 SIMULATED_PROGRAMS = ("stack", "lease")
 
 
-def unsupported_policy(name: str) -> str:
-    """Why the fleet cannot simulate ``name``: an unknown name, or a registered policy whose
-    program has steps the fleet engine does not simulate (named, from the program itself)."""
-    from herdproof.models.registry import POLICIES as PROGRAMS
+def program_of(policy: str, release: str = "cad") -> str:
+    """The registered program or preset a fast-engine policy runs (``lock`` is the preset
+    with the configured release), or the name itself for any other program."""
+    return f"lock-{release}" if policy == "lock" else policy
+
+
+def unsupported_steps(name: str) -> list[str]:
+    """The steps of the program ``name`` the fast engine does not simulate (named from the
+    program itself); empty for the fast engine's own policies."""
     from herdproof.models.registry import build
 
-    choices = f"choose one of: {', '.join(POLICIES)}"
-    if name not in PROGRAMS:
-        return f"unknown fleet policy `{clipped(name)}`; {choices}"
+    if name in POLICIES:
+        return []
 
     def steps(policy: str) -> list[str]:
         commands = getattr(build(policy), "commands", None)
         return [step for step, _ in (commands() if commands is not None else ())]
 
     simulated = {step for program in SIMULATED_PROGRAMS for step in steps(program)}
-    missing = [step for step in steps(name) if step not in simulated]
-    return (f"the fleet engine does not simulate the `{name}` program: its steps "
-            f"{', '.join(missing) or '(none listed)'} are not among the steps it runs (those of "
-            f"{' and '.join(SIMULATED_PROGRAMS)}); {choices}, or check `{name}` exhaustively "
-            "with `herdproof check`")
+    return [step for step in steps(name) if step not in simulated]
+
+
+def unsupported_policy(name: str) -> str:
+    """Why the fleet cannot simulate ``name`` at all: it names no program or preset."""
+    from herdproof.models.registry import POLICIES as PROGRAMS
+    from herdproof.models.registry import PRESETS
+
+    programs = sorted(set(PROGRAMS) | set(PRESETS) - set(POLICIES))
+    return (f"unknown fleet policy `{clipped(name)}`; choose one of: {', '.join(POLICIES)} "
+            f"(the fast engine), or any program: {', '.join(programs)} (run step by step, up "
+            "to 1,000 requests per key)")
+
+
+def is_program_run(cfg: FleetConfig) -> bool:
+    """``cfg`` runs step by step through its program (:mod:`engines.fleet_program`): its
+    policy is not one of the fast engine's."""
+    return cfg.policy not in POLICIES
 
 # Sizes checked before anything is allocated (FleetConfig.validate, ex_risk). A run keeps
 # about 140 bytes per request (10,000,000 requests: about 1.4 GB and 5 s); a key costs a few
@@ -221,7 +251,7 @@ class FleetConfig:
     def validate(self) -> None:
         """Raise :class:`FleetError` naming the first bad value and how to fix it."""
         if self.policy not in POLICIES:
-            raise FleetError(unsupported_policy(str(self.policy)))
+            self._check_program()
         if self.arrivals not in ARRIVALS:
             raise FleetError(f"unknown arrival pattern `{clipped(str(self.arrivals))}`; choose "
                              f"one of: {', '.join(ARRIVALS[:3])}")
@@ -274,6 +304,25 @@ class FleetConfig:
             raise FleetError(f"{self.requests} requests cannot cover {self.keys} keys")
         self._check_resources()
 
+    def _check_program(self) -> None:
+        """A policy outside the fast engine's must be a registered program (or preset) the
+        step-by-step run can express."""
+        from herdproof.engines.fleet_program import MAX_PROGRAM_REQUESTS
+        from herdproof.models.registry import POLICIES as PROGRAMS
+        from herdproof.models.registry import PRESETS
+
+        if not isinstance(self.policy, str) or self.policy not in set(PROGRAMS) | set(PRESETS):
+            raise FleetError(unsupported_policy(str(self.policy)))
+        missing = unsupported_steps(self.policy)
+        fix = (f"the fast engine does not simulate the `{self.policy}` program (its steps "
+               f"{', '.join(missing) or '(none listed)'} are not the fast engine's), so it runs "
+               "step by step")
+        if -(-self.requests // self.keys) > MAX_PROGRAM_REQUESTS:
+            raise FleetError(f"{fix}, at most {MAX_PROGRAM_REQUESTS:,} requests per key; lower "
+                             "--requests or raise --keys")
+        if self.ttl:
+            raise FleetError(f"{fix}, and the programs model one expiry: ttl must be 0")
+
     def _check_resources(self) -> None:
         """Refuse, before allocating, a run whose arrivals span more than :data:`MAX_TICKS` or
         whose writes would number more than :data:`MAX_REQUESTS`."""
@@ -300,6 +349,9 @@ class FleetConfig:
 
     @property
     def mechanisms(self) -> Mechanisms:
+        if self.policy not in POLICIES:
+            raise FleetError(f"`{self.policy}` runs step by step through its program; it has "
+                             "no fast-engine mechanisms")
         singleflight, lock, lease, _ = POLICIES[self.policy]
         return Mechanisms(singleflight=singleflight, lock=lock, lease=lease,
                           release_cad=self.release == "cad", recheck=self.recheck, ex=self.ex,
@@ -480,8 +532,11 @@ class FleetResult:
         return {"policy": self.config.policy, "params": self.config.params(), **self.summary}
 
 
-def simulate(cfg: FleetConfig, *, reference: bool = False) -> FleetResult:
-    """Simulate ``cfg``; with ``reference`` use the per-request SimPy model (slow; needs simpy).
+def simulate(cfg: FleetConfig, *, reference: bool = False, program: bool = False,
+             ) -> FleetResult:
+    """Simulate ``cfg``; with ``reference`` use the per-request SimPy model (slow; needs simpy);
+    with ``program`` (or for a policy the fast engine does not simulate) run every request
+    through its policy's program (:mod:`engines.fleet_program`; needs simpy).
 
     Examples
     --------
@@ -490,6 +545,11 @@ def simulate(cfg: FleetConfig, *, reference: bool = False) -> FleetResult:
     (1, 19999, 9999, 50)
     """
     started = time.perf_counter()
+    if program or is_program_run(cfg):
+        runs = tuple(program_run(cfg, w)[0] for w in workloads(cfg))
+        summary = summarise(runs)
+        summary["seconds"] = round(time.perf_counter() - started, 4)
+        return FleetResult(cfg, runs, summary)
     if reference:
         from herdproof.engines.fleet_reference import run_key_reference
 
@@ -503,20 +563,74 @@ def simulate(cfg: FleetConfig, *, reference: bool = False) -> FleetResult:
     return FleetResult(cfg, runs, summary)
 
 
+def program_overrides(cfg: FleetConfig, program: str, workload: KeyWorkload,
+                      ) -> dict[str, object]:
+    """The program's parameters for a fleet configuration: each fleet setting the program has
+    a parameter for (``ex``, the life of what guards the rebuild, is also a lease's
+    ``lease_window`` and a memcached stub's ``stub_ttl``; ``rebuild`` is whatever parameter
+    times the program's work), the key's writes as
+    ``writers``, ``crash`` as ``crashes``; every other parameter keeps the program's (or the
+    preset's) value."""
+    from herdproof.engines.fleet_program import work_duration
+    from herdproof.models.registry import POLICIES as PROGRAMS
+    from herdproof.models.registry import resolve
+
+    has = {p.name for p in PROGRAMS[resolve(program, {})[0]].params}
+    given: dict[str, object] = {"ex": cfg.ex, "lease_window": cfg.ex, "stub_ttl": cfg.ex,
+                                "wait": cfg.wait, work_duration(program): cfg.rebuild,
+                                "recheck": cfg.recheck,
+                                "writers": len(workload.writes), "crashes": cfg.crash}
+    if cfg.policy in POLICIES:
+        given["release"] = cfg.release
+    return {name: value for name, value in given.items() if name in has}
+
+
+def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
+    """One key of ``cfg`` run through its program: the :class:`KeyRun` (roles as far as a
+    program tells them: a hit answered with the value on arrival, a rebuilder that started
+    work, every other request a waiter) and the :class:`~engines.fleet_program.ProgramRun`."""
+    from herdproof.engines.fleet_program import ProgramRunError, run_program
+    from herdproof.models.errors import HerdproofError
+
+    program = program_of(cfg.policy, cfg.release)
+    try:
+        run = run_program(program, program_overrides(cfg, program, workload), workload,
+                          crash=cfg.crash, gap=cfg.gap)
+    except ProgramRunError as e:
+        raise FleetError(str(e)) from None
+    except HerdproofError as e:
+        raise FleetError(f"the `{program}` program cannot run this fleet: {e}") from None
+    role = np.full(len(workload.arrival), WAITER, np.int8)
+    role[(run.outcome == VALUE) & (run.done == workload.arrival)] = HIT
+    role[run.rb_req] = REBUILDER
+    rejected = ~run.rb_crashed & ~run.rb_filled
+    foreign = run.observed.foreign_release
+    key_run = KeyRun(
+        arrival=workload.arrival, node=workload.node, role=role, outcome=run.outcome,
+        done=run.done, rb_req=run.rb_req, rb_start=run.rb_start, rb_end=run.rb_end,
+        rb_crashed=run.rb_crashed, rb_guard_gone=np.full(len(run.rb_req), NEVER, np.int64),
+        rb_rejected=rejected, writes=workload.writes, cache_t=run.cache_t,
+        cache_s=run.cache_s, foreign_releases=int(bool(foreign)),
+        background_queries=int(run.observed.rebuild_starts) - len(run.rb_req))
+    return key_run, run
+
+
 def summarise(runs: Sequence[KeyRun]) -> dict[str, Any]:
     """The numbers a person asks about a run (see the README's table of JSON keys)."""
     role = np.concatenate([r.role for r in runs])
     outcome = np.concatenate([r.outcome for r in runs])
-    latency = np.concatenate([r.done - r.arrival for r in runs])
+    answered = outcome != 0  # a program run may leave a request unanswered (it never returns)
+    latency = np.concatenate([r.done - r.arrival for r in runs])[answered]
     starts = np.concatenate([r.rb_start for r in runs])
-    waiting = latency[role == WAITER]
+    waiting = latency[role[answered] == WAITER]
     per_key = [_rebuild_stats(r) for r in runs]
     p50, p99, top = _quantiles(latency, (0.5, 0.99, 1.0))
     w50, w99 = _quantiles(waiting, (0.5, 0.99))
     last = max([int(r.done.max()) for r in runs if len(r.done)] + [0])
     return {
-        "requests": len(role),
-        "db_queries": len(starts),
+        "requests": len(outcome),
+        "unanswered": int(np.count_nonzero(~answered)),
+        "db_queries": len(starts) + sum(r.background_queries for r in runs),
         "max_concurrent_rebuilds": per_key[0]["most"] if len(runs) == 1 else
         _max_overlap(starts, np.concatenate([r.rb_end for r in runs]))[0],
         "fallbacks": int(np.count_nonzero(outcome == FALLBACK)),

@@ -171,6 +171,9 @@ class KeyRun:
     cache_t: Ints
     cache_s: Flags
     foreign_releases: int
+    #: Database queries no request made (a program's background actor: a refresher), counted
+    #: in ``db_queries`` but not among the ``rb_*`` records.
+    background_queries: int = 0
 
     def filled_at(self, ticks: Ints) -> Flags:
         """Whether a GET at each of ``ticks`` (after that tick's finishes and writes) hits."""
@@ -187,6 +190,11 @@ class _Rebuilds:
         self._single: tuple[list[int], list[int], list[int], list[bool], list[int]] = (
             [], [], [], [], [])
         self.rejected: list[int] = []
+        self._died: dict[int, int] = {}  # seq -> tick its process died under it
+
+    def died(self, seq: int, t: int) -> None:
+        """Rebuild ``seq`` ends at ``t``, crashed: another request's crash killed its process."""
+        self._died[seq] = t
 
     def add(self, req: int, start: int, end: int, crashed: bool, guard: int) -> int:
         for column, value in zip(self._single, (req, start, end, crashed, guard), strict=True):
@@ -216,8 +224,10 @@ class _Rebuilds:
                    np.empty(0, np.bool_ if i == 3 else np.int64) for i in range(5)]
         rejected = np.zeros(self.count, np.bool_)
         rejected[self.rejected] = True
-        return (columns[0], columns[1], columns[2], columns[3].astype(np.bool_), columns[4],
-                rejected)
+        crashed = columns[3].astype(np.bool_)
+        for seq, t in self._died.items():
+            columns[2][seq], crashed[seq] = t, True
+        return (columns[0], columns[1], columns[2], crashed, columns[4], rejected)
 
 
 @dataclass
@@ -261,6 +271,13 @@ class _Key:
         self.first_live_batch = 0
         self.foreign = 0
         self.waiting: Ints = np.empty(0, np.int64)   # lease waiters, by id
+        # A crash kills its whole process (node). With single-flight every request of the node
+        # in progress belongs to the crashed leader's flight; without, the node's other
+        # rebuilders, pending SET NX attempts and sleepers die too (tracked only then).
+        self.kills_nodes = m.crash > 0 and not m.singleflight and not m.lease
+        self.rebuilding_on: dict[int, dict[int, int]] = {}  # node -> {request: rebuild seq}
+        self.dead: set[int] = set()
+        self.kills: list[tuple[int, int]] = []  # (tick, node) of each crash
         if m.singleflight:
             self._index_nodes(w.nodes)
 
@@ -430,23 +447,48 @@ class _Key:
     def _finish(self, t: int, seq: int, r: int) -> None:
         """Rebuild ``seq`` of request ``r`` is due: write, release, resolve (or it crashed)."""
         m = self.m
+        if self.kills_nodes:
+            if r in self.dead:
+                return  # its process died under it at an earlier crash
+            self.rebuilding_on[int(self.node[r])].pop(r)
         if seq < m.crash:
             self._answer(r, ERROR, t)
             self._resolve(r, t, FINISH, ERROR)
+            if self.kills_nodes:
+                self._kill_node(int(self.node[r]), t)
             return
         if m.lease:
-            if self.lease_holder == r and t < self.lease_gone:
+            if self.lease_holder == r:  # a token stays good until a new one or a delete
                 self._fill(t)
                 self.lease_holder = -1
                 self._resolve_waiters(t)
             else:
-                self.rebuilds.rejected.append(seq)  # the token was invalidated or expired
+                self.rebuilds.rejected.append(seq)  # a newer token or a delete voided it
         else:
             self._fill(t)
             if m.lock:
                 self._release(r, t)
         self._answer(r, VALUE, t)
         self._resolve(r, t, FINISH, VALUE)
+
+    def _kill_node(self, n: int, t: int) -> None:
+        """Node ``n``'s process dies at ``t`` (a rebuild crashed, phase FINISH): its other
+        rebuilds end crashed, requests that arrived before ``t`` and wait to try ``SET NX``
+        (the ``gap``) get the error now, and its sleepers are classified afterwards."""
+        for q, seq in self.rebuilding_on.pop(n, {}).items():
+            self.dead.add(q)
+            self.rebuilds.died(seq, t)
+            self._answer(q, ERROR, t)
+        if self.m.lock and self.m.gap:
+            lo = int(np.searchsorted(self.arr, t - self.m.gap, "left"))
+            hi = int(np.searchsorted(self.arr, t, "left"))
+            for q in range(lo, hi):
+                if self.node[q] == n and self.outcome[q] == 0 and self.role[q] == UNSET \
+                        and not self._filled_before(int(self.arr[q])):  # a hit is answered
+                    self.dead.add(q)
+                    self.role[q] = WAITER
+                    self._answer(q, ERROR, t)
+        self.kills.append((t, n))
 
     def _finish_batch(self, t: int, b: int) -> None:
         batch = self.batches[b]
@@ -496,6 +538,8 @@ class _Key:
         if lo >= hi or self._filled_before(t - m.gap):
             return
         for r in range(lo, hi):
+            if r in self.dead:
+                continue
             if not self._lock_free(t):
                 break  # the rest lose; they are classified afterwards
             self._attempt(r, t, ATTEMPT)
@@ -520,6 +564,9 @@ class _Key:
         elif m.lock:
             if m.gap == 0 and self._lock_free(t):
                 self._attempt(lo, t, ARRIVE)  # the first wins; the rest lose (classified later)
+        elif self.kills_nodes:
+            for r in range(lo, hi):  # one by one: a crash may kill a node's rebuilds
+                self._start(r, t)
         else:
             self._batch(lo, t)
 
@@ -589,6 +636,8 @@ class _Key:
         end = t + int(self.durations.take(1)[0])
         guard = self.lock_gone if m.lock else self.lease_gone if m.lease else NEVER
         self.rebuilds.add(r, t, end, seq < m.crash, guard)
+        if self.kills_nodes:
+            self.rebuilding_on.setdefault(int(self.node[r]), {})[r] = seq
         self.role[r] = REBUILDER
         heapq.heappush(self.heap, (end, FINISH, seq, _K_FINISH, r))
 
@@ -755,10 +804,16 @@ class _Key:
     def _classify_losers(self, run: KeyRun, losers: Flags) -> None:
         """No single-flight, lock: sleep ``wait`` after the failed SET NX, GET, fall back."""
         m = self.m
-        wake = self.arr[losers] + m.gap + m.wait
-        self.role[losers] = WAITER
-        self.outcome[losers] = np.where(run.filled_at(wake), VALUE, FALLBACK)
-        self.done[losers] = wake
+        ids = np.nonzero(losers)[0]
+        wake = self.arr[ids] + m.gap + m.wait
+        self.role[ids] = WAITER
+        self.outcome[ids] = np.where(run.filled_at(wake), VALUE, FALLBACK)
+        self.done[ids] = wake
+        for t, n in sorted(self.kills, reverse=True):  # the earliest crash wins
+            # arrived before the crash, answered at or after it (WAKE follows FINISH)
+            killed = (self.node[ids] == n) & (self.arr[ids] < t) & (wake >= t)
+            self.outcome[ids[killed]] = ERROR
+            self.done[ids[killed]] = t
 
 
 def run_key(m: Mechanisms, w: KeyWorkload) -> KeyRun:

@@ -63,6 +63,9 @@ class _World:
     rejected: list[int] = field(default_factory=list)
     foreign: int = 0
     cache_events: list[tuple[int, int, bool, int]] = field(default_factory=list)
+    in_progress: dict[int, dict[int, Any]] = field(default_factory=dict)  # node -> {r: process}
+    working: dict[int, int] = field(default_factory=dict)  # r -> its rebuild's seq
+    died: dict[int, int] = field(default_factory=dict)  # seq -> tick its process died
 
 
 def run_key_reference(m: Mechanisms, w: KeyWorkload) -> KeyRun:
@@ -115,9 +118,37 @@ def run_key_reference(m: Mechanisms, w: KeyWorkload) -> KeyRun:
         if m.singleflight:
             world.flights.pop(node[r]).done.succeed((how, t))
 
+    # A crash kills its whole process (node): with single-flight that is the crashed leader's
+    # flight; without, every other request of the node in progress is interrupted.
+    kills = m.crash > 0 and not m.singleflight and not m.lease
+    processes: dict[int, Any] = {}
+
     def request(r: int) -> Generator[Any, Any, None]:
         t = arr[r]
         yield at(t, ARRIVE, r)
+        if not kills:
+            yield from program(r, t)
+            return
+        world.in_progress.setdefault(node[r], {})[r] = processes[r]
+        try:
+            yield from program(r, t)
+        except simpy.Interrupt as crash:
+            died = int(str(crash.cause))  # the tick of the crash, given to interrupt()
+            if not role[r]:
+                role[r] = WAITER  # it was waiting to try SET NX
+            answer(r, ERROR, died)
+            seq = world.working.pop(r, None)
+            if seq is not None:
+                world.died[seq] = died
+        finally:
+            world.in_progress[node[r]].pop(r, None)
+
+    def kill_node(r: int, t: int) -> None:
+        for q, process in list(world.in_progress.get(node[r], {}).items()):
+            if q != r:
+                process.interrupt(t)
+
+    def program(r: int, t: int) -> Generator[Any, Any, None]:
         if alive(t):
             role[r] = HIT
             answer(r, VALUE, t)
@@ -165,14 +196,18 @@ def run_key_reference(m: Mechanisms, w: KeyWorkload) -> KeyRun:
         end = t + int(durations.take(1)[0])
         guard = world.lock_gone if m.lock else world.lease_gone if m.lease else NEVER
         world.rebuilds.append((r, t, end, seq < m.crash, guard))
+        world.working[r] = seq
         role[r] = REBUILDER
         yield at(end, FINISH, seq)
+        world.working.pop(r)
         if seq < m.crash:
             answer(r, ERROR, end)
             resolve(r, ERROR, end)
+            if kills:
+                kill_node(r, end)
             return
         if m.lease:
-            if world.lease_holder == r and end < world.lease_gone:
+            if world.lease_holder == r:
                 fill(end)
                 world.lease_holder = -1
             else:
@@ -194,11 +229,12 @@ def run_key_reference(m: Mechanisms, w: KeyWorkload) -> KeyRun:
                 world.lease_holder = -1
 
     for r in range(n):
-        env.process(request(r))
+        processes[r] = env.process(request(r))
     env.process(writer())
     env.run()
     cache_t, cache_s = _timeline(world.cache_events)
-    rebuilds = world.rebuilds
+    rebuilds = [(q, start, world.died.get(seq, end), crashed or seq in world.died, guard)
+                for seq, (q, start, end, crashed, guard) in enumerate(world.rebuilds)]
     rejected = np.zeros(len(rebuilds), np.bool_)
     rejected[world.rejected] = True
     return KeyRun(

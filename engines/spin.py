@@ -37,9 +37,12 @@ group, then of whole groups, renaming the lock owner and the flight leaders) tha
 explicit engine's ``--symmetry`` count. A trail of representatives is turned back into a run
 from the real initial state before it is replayed.
 
-One core only: pan's multi-core search is depth-first (``-DNCORE`` refuses ``-DBFS``), and
-its parallel breadth-first search (``-DBFS_PAR``) wrote trails that do not end where the
-property fails when we tried it, so neither is offered.
+Several cores (``cores`` > 1, ``--spin-cores``): pan's multi-core search (``-DNCORE``) is
+depth-first (it refuses ``-DBFS``), so it stores the same states (the same count) but its
+trails are not shortest. It is the fast way to establish ``holds``; when it finds a violation,
+the property's group is searched again breadth-first on one core, and that shortest trail is
+the one reported. pan's parallel breadth-first search (``-DBFS_PAR``) wrote trails that do not
+end where the property fails when we tried it, so it is not offered.
 
 Examples
 --------
@@ -78,6 +81,7 @@ from herdproof.traces.trace import Trace
 
 ENGINE = "spin"
 INSTALL = "apt-get install spin gcc"
+MAX_CORES = 64  # pan's -DNCORE: more than any machine this runs on
 DEFAULT_MEMORY_MB = 8192  # pan's -DMEMLIM: it stops (unknown) rather than exhaust the machine
 MAX_DEPTH = 10_000_000  # pan's -m: breadth-first levels; a model deeper than this is unknown
 COMPILE = ("-DBFS", "-DSAFETY", "-DNOFAIR", "-DNOREDUCE")
@@ -710,7 +714,7 @@ class Run:
 def explore(model: TransitionSystem[Any, Any], properties: Sequence[Property] = (), *,
             symmetry: bool = False, max_seconds: float | None = None,
             deadline: float | None = None, memory_mb: int = DEFAULT_MEMORY_MB,
-            optimise: bool = True, keep: Path | None = None) -> Run:
+            optimise: bool = True, keep: Path | None = None, cores: int = 1) -> Run:
     """Encode ``model`` (with ``properties``), compile it with SPIN and search every
     reachable state breadth-first.
 
@@ -734,6 +738,9 @@ def explore(model: TransitionSystem[Any, Any], properties: Sequence[Property] = 
     keep:
         A directory to write ``model.pml``, ``pan.c`` and the trails into (and keep); by
         default a temporary one, removed afterwards.
+    cores:
+        Search depth-first on this many cores (``-DNCORE``): the same states, trails that are
+        not shortest.
 
     Examples
     --------
@@ -748,7 +755,9 @@ def explore(model: TransitionSystem[Any, Any], properties: Sequence[Property] = 
     limit = f"time limit {max_seconds:g}s" if max_seconds is not None else "time limit"
     spin, gcc = require_tools()
     encoding = encode(model, properties, symmetry_of(model) if symmetry else None)
-    tools = [spin, gcc, "-O2" if optimise else "-O0", *COMPILE]
+    search = COMPILE if cores <= 1 else (*(o for o in COMPILE if o != "-DBFS"),
+                                         f"-DNCORE={cores}")
+    tools = [spin, gcc, "-O2" if optimise else "-O0", *search]
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
         return _run(encoding, keep, tools, started, (deadline, limit), memory_mb)
@@ -929,7 +938,7 @@ def _concretise(encoding: Encoding, initial: int,
 def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property], *,
           max_seconds: float | None = None, symmetry: bool = False,
           memory_mb: int = DEFAULT_MEMORY_MB, optimise: bool = True,
-          keep: Path | None = None) -> list[Result]:
+          keep: Path | None = None, cores: int = 1) -> list[Result]:
     """Verdicts for ``properties`` on ``model``, in the shape every engine returns.
 
     ``ALWAYS`` and ``SOMETIMES`` properties are decided by one SPIN search (one per property
@@ -940,7 +949,12 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     declared symmetry (:func:`symmetry_of`); a property's monitor has none (its product is
     searched whole, as the explicit engine does). ``optimise=False`` compiles faster and
     searches slower (small models). ``keep`` keeps the Promela, pan and its trails there.
+    ``cores`` > 1 searches depth-first on that many cores, and a group with a violation again
+    breadth-first on one, for the shortest trace.
     """
+    if not isinstance(cores, int) or not 1 <= cores <= MAX_CORES:
+        raise HerdproofError(f"spin cores must be a whole number from 1 to {MAX_CORES}, "
+                             f"got {cores!r}")
     if symmetry:
         symmetry_of(model)  # refuse before any work
     props = [property_named(p) if isinstance(p, str) else p for p in properties]
@@ -964,7 +978,8 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
         where = keep if keep is None or key < 0 else keep / re.sub(r"\W", "_", props[key].name)
         options = {"symmetry": symmetry and key < 0, "max_seconds": max_seconds,
                    "deadline": deadline,
-                   "memory_mb": memory_mb, "optimise": optimise, "keep": where}
+                   "memory_mb": memory_mb, "optimise": optimise, "keep": where,
+                   "cores": cores}
         found = _check_group(model, checked, [props[i] for i in members], options)
         results.update(zip(members, found, strict=True))
     return [results[i] for i in range(len(props))]
@@ -984,7 +999,16 @@ def _check_group(base: TransitionSystem[Any, Any], model: TransitionSystem[Any, 
             if bool(prop.predicate(model.observe(state))) == (prop.kind is Kind.SOMETIMES):
                 traces[k] = _trace(base, prop, n, ())
                 break
-    run = explore(model, props, **options)
+    if options.get("cores", 1) > 1:
+        try:
+            run = explore(model, props, **options)
+            again = bool(run.trails)  # depth-first trails: not the shortest
+        except (SpinFailed, EncodingError):
+            again = True  # pan's cores stop at the first violation, without statistics
+        if again:
+            run = explore(model, props, **{**options, "cores": 1})
+    else:
+        run = explore(model, props, **options)
     for initial, actions in run.trails:
         placed = _place(base, model, props, initial, actions, traces)
         if not placed:

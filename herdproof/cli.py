@@ -156,12 +156,21 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dot", type=Path, help="explicit engine: write the state graph as DOT")
     check.add_argument("--spin-dir", type=Path, metavar="DIR",
                        help="spin engine: keep the generated model.pml, pan.c and trails in DIR")
+    check.add_argument("--spin-cores", type=_whole("--spin-cores", 1, spin.MAX_CORES), default=1,
+                       metavar="N",
+                       help="spin engine: search depth-first on N cores (-DNCORE; the same "
+                       "states); a violation is searched again breadth-first on one core for "
+                       "the shortest trace (default 1)")
     _add_solver_arguments(check)
     check.set_defaults(run=_cmd_check)
 
     proof = commands.add_parser("prove", help="prove a property for every depth (Z3)")
     _add_symbolic_arguments(proof)
     proof.add_argument("--property", required=True, metavar="P", help="an ALWAYS property")
+    proof.add_argument("--all-sizes", action="store_true",
+                       help="prove it for every fleet size (every nodes, per_node) with a "
+                            "quantified inductive invariant; size by size with the explicit "
+                            "engine as a cross-check")
     proof.set_defaults(run=_cmd_prove)
 
     synthesis = commands.add_parser("synth", help="the smallest safe value of a parameter (Z3)")
@@ -211,13 +220,15 @@ def _build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--json", action="store_true")
     rerun.add_argument("--redis", metavar="URL",
                        help="also replay the Redis-level steps on a real Redis, e.g. "
-                            "redis://127.0.0.1:6379")
+                            "redis://127.0.0.1:6379; for a policy with several servers "
+                            "(redlock), one URL per instance, separated by commas")
     rerun.add_argument("--memcached", metavar="HOST:PORT",
                        help="also replay the memcached-level steps on a real memcached 1.6+, "
                             "e.g. 127.0.0.1:11211")
     rerun.set_defaults(run=_cmd_replay)
 
     _add_fleet_parser(commands)
+    _add_sweep_parser(commands)
     return parser
 
 
@@ -227,8 +238,9 @@ def _add_fleet_parser(commands: Any) -> None:
     fleet = commands.add_parser("fleet", help="how many DB queries at the TTL boundary? "
                                 "(simulate a fleet)")
     add = fleet.add_argument
-    add("--policy", metavar="P[,P...]", help="none|singleflight|lock|stack|lease, or a comma "
-        "list for one row each (default stack)")
+    add("--policy", metavar="P[,P...]", help="none|singleflight|lock|stack|lease (the fast "
+        "engine), or any registered program, run step by step (up to 1,000 requests per key); "
+        "a comma list for one row each (default stack)")
     add("--scenario", help="lesson (default: 50 nodes, 100,000 requests, burst) or hot-key "
         "(the leases experiment)")
     add("--nodes", type=_whole("--nodes"), help="processes in the fleet (default 50)")
@@ -266,6 +278,38 @@ def _add_fleet_parser(commands: Any) -> None:
              "no limit)")
     add("--json", action="store_true", help="machine-readable output")
     fleet.set_defaults(run=_cmd_fleet)
+
+
+def _add_sweep_parser(commands: Any) -> None:
+    """``herdproof sweep``: a verdict per grid point on a Dask cluster (herdproof/sweep.py)."""
+    from herdproof.sweep import MAX_POINTS
+
+    sweep = commands.add_parser("sweep", help="a verdict for every point of a parameter grid "
+                                "(explicit engine, on Dask)")
+    add = sweep.add_argument
+    add("policy", help="policy or preset name (see `herdproof list`)")
+    add("--grid", action="append", required=True, metavar="NAME=LO..HI|NAME=A,B",
+        help="a swept parameter: a range of integers (ex=1..6) or a list of values "
+             f"(release=del,cad); repeatable, at most {MAX_POINTS:,} points in all")
+    add("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a parameter held fixed (repeatable)")
+    add("--property", action="append", required=True, dest="properties", metavar="P",
+        help="property to check at every point (repeatable)")
+    add("--out", type=Path, metavar="FILE.csv", help="write the rows as CSV; rows already "
+        "there are not checked again (except unknown ones)")
+    add("--json", type=Path, metavar="FILE.json", help="write the rows as JSON (resumed "
+        "like --out)")
+    add("--plot", type=Path, metavar="FILE.png", help="draw the verdicts as a heatmap over "
+        "the first two grids, a panel per value of the others")
+    add("--scheduler", metavar="ADDRESS", help="run on this existing Dask scheduler "
+        "(tcp://host:8786) instead of a local cluster")
+    add("--workers", type=_whole("--workers", 1, 1024),
+        help="worker processes of the local cluster (default: one per core)")
+    add("--max-states", type=_whole("--max-states", 1), help="stop each point's search after N "
+        f"states: that point is unknown (default {DEFAULT_MAX_STATES:,})")
+    add("--max-seconds", type=_decimal("--max-seconds", positive=True),
+        help=f"stop each point's search after S seconds (default {DEFAULT_MAX_SECONDS:g})")
+    sweep.set_defaults(run=_cmd_sweep)
 
 
 def _add_solver_arguments(command: argparse.ArgumentParser) -> None:
@@ -494,7 +538,7 @@ def _run_engine(engine: str, args: argparse.Namespace, model: Any,
                               strategy=args.strategy)
     if engine == "spin":
         return spin.check(model, props, symmetry=args.symmetry, max_seconds=_max_seconds(args),
-                          keep=args.spin_dir)
+                          keep=args.spin_dir, cores=args.spin_cores)
     if args.max_k < 1 or (args.depth is not None and args.depth < 0):
         raise InvalidParameter("--max-k must be at least 1 and --depth at least 0")
     return smt.check(smt.instance(args.policy, _overrides(args.param)), props,
@@ -522,6 +566,8 @@ def disagreements(results: list[Result]) -> list[str]:
 
 
 def _cmd_prove(args: argparse.Namespace) -> int:
+    if args.all_sizes:
+        return _cmd_prove_all_sizes(args)
     inst = smt.instance(args.policy, _overrides(args.param), symbolic=args.symbolic.split(","),
                         assume=args.assume)
     if args.max_k < 1:
@@ -533,6 +579,26 @@ def _cmd_prove(args: argparse.Namespace) -> int:
         _print_proof(proof)
     if proof.interrupted:
         return EXIT_INTERRUPTED
+    return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(proof.verdict,
+                                                                        EXIT_UNKNOWN)
+
+
+def _cmd_prove_all_sizes(args: argparse.Namespace) -> int:
+    from herdproof.engines import allsizes
+
+    if args.depth is not None:
+        raise InvalidParameter("--depth bounds the fixed-size search; --all-sizes proves by "
+                               "induction for every size and searches sizes itself: drop --depth")
+    proof = allsizes.prove_all_sizes(
+        args.policy, _overrides(args.param), symbolic=[s for s in args.symbolic.split(",") if s],
+        assume=args.assume, prop=args.property, max_seconds=_max_seconds(args),
+        query_seconds=args.solver_timeout)
+    print(json.dumps(proof.to_json(), indent=2) if args.json else proof.report(), end="\n"
+          if args.json else "")
+    if proof.interrupted:
+        return EXIT_INTERRUPTED
+    if proof.disagree:
+        return EXIT_DISAGREE
     return {Verdict.HOLDS: EXIT_OK, Verdict.VIOLATED: EXIT_VIOLATED}.get(proof.verdict,
                                                                         EXIT_UNKNOWN)
 
@@ -756,17 +822,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _replay_on_redis(args: argparse.Namespace, trace: Any) -> int:
     """Replay on a real Redis: 0 reproduced, 1 a reply differs or the property is not hit."""
     require(EXTRAS["redis"], "redis", "replay --redis")
-    from herdproof.redis_replay import connect, replay_on_redis
+    from herdproof.redis_replay import connect_all, replay_on_redis
 
-    client = connect(args.redis)
+    clients = connect_all(args.redis)  # one server per instance: URL1,URL2,...
     try:
-        replay(trace)
-    except HerdproofError as exc:
-        return _report_replay(args, False, str(exc))
-    try:
-        result = replay_on_redis(trace, client)
+        try:
+            replay(trace)
+        except HerdproofError as exc:
+            return _report_replay(args, False, str(exc))
+        result = replay_on_redis(trace, clients)
     finally:
-        client.close()
+        for client in clients:
+            client.close()
     return _report_server_replay(args, result)
 
 
@@ -819,6 +886,42 @@ def _cmd_fleet(args: argparse.Namespace) -> int:
     if data.get("interrupted"):
         return EXIT_INTERRUPTED
     return EXIT_UNKNOWN if data.get("stopped") else EXIT_OK
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """Exit 0 when every point is decided (holds, violated, invalid or n/a: a sweep maps a
+    region, so a violation is a finding, not a failure), 3 when some are unknown, 130 on
+    Ctrl-C (the rows finished are written and summarised)."""
+    require(EXTRAS["sweep"], "sweep", "sweep")
+    if args.plot is not None:
+        require(EXTRAS["plot"], "plot", "sweep --plot")
+    from herdproof import sweep
+
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError("--workers sizes the local cluster; the cluster at --scheduler has "
+                         "its own workers, so drop one of them")
+    sweep.check_outputs(("--out", args.out), ("--json", args.json), ("--plot", args.plot))
+    plan = sweep.plan(args.policy, args.grid, _overrides(args.param), args.properties,
+                      max_states=_max_states(args), max_seconds=_max_seconds(args))
+    outcome = sweep.run(plan, out=args.out, json_out=args.json, scheduler=args.scheduler,
+                        workers=args.workers, progress=sweep.progress_bar(),
+                        note=lambda line: print(f"herdproof: {line}", file=sys.stderr))
+    print(sweep.summary(outcome), end="")
+    others = f" ({outcome.file_rows} in all)" if outcome.file_rows > len(outcome.rows) else ""
+    written = [f"{len(outcome.rows)} rows to {path}{others}"
+               for path in (args.out, args.json) if path is not None]
+    if args.plot is not None and outcome.rows:
+        from herdproof.sweep_plot import plot
+
+        written.append(f"the heatmap to {plot(outcome, args.plot)}")
+    if written:
+        print(f"wrote {', '.join(written)}")
+    if outcome.interrupted:
+        print(f"herdproof: interrupted (Ctrl-C) with {outcome.ran} of {len(plan.points)} "
+              "points checked; run the same command again to go on", flush=True)
+        return EXIT_INTERRUPTED
+    unknown = any(row.verdict == "unknown" for row in outcome.rows.values())
+    return EXIT_UNKNOWN if unknown else EXIT_OK
 
 
 # -- output ---------------------------------------------------------------------------------

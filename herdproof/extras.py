@@ -1,6 +1,6 @@
 r"""Optional features and the extra that brings each: ``pip install 'herdproof[plot]'`` and so on.
 
-The core install checks and proves; two commands need one more library each. A command that
+The core install checks and proves; three features need one more library each. A command that
 needs a missing one stops before doing any work, with one sentence naming the ``pip install``
 that fixes it (exit code 2 from the CLI).
 
@@ -22,6 +22,7 @@ from herdproof.models.errors import HerdproofError
 EXTRAS = {
     "plot": "matplotlib",  # herdproof fleet --plot
     "redis": "redis",  # herdproof replay --redis
+    "sweep": "distributed",  # herdproof sweep (dask.distributed)
 }
 
 

@@ -3,17 +3,23 @@
 :func:`replay_on_memcached` is :mod:`herdproof.redis_replay`'s counterpart for the programs that
 talk to memcached: it sends each step's meta commands as the policy's request program names
 them (each step's ``sends``: ``mg k v c N<stub_ttl> R<recache>``, ``ms k C<cas> T<value_ttl>``,
-``md k I``; a tick pushes model time into the server with ``touch``, see
+``md k I T<stale_ttl>``, and the classic ``get k``, ``set k``, ``delete k`` of a client that does
+not speak the meta protocol; a tick pushes model time into the server with ``touch``, see
 :mod:`herdproof.ticked_memcached`), predicts every reply with the command model
 (:mod:`models.memcached_commands`, itself held against a real memcached by
 ``tests/conformance/test_memcached_commands.py``) applied to the policy's view of its items
 before the step (``items``), and after every step compares the server's items with the
 policy's view of the state after it. Nothing here knows a policy or an action by name.
 
+A program that starts from a present item (``memcached-meta`` with ``start=value``) has it put
+on the server first: before step 1's own commands, ``ms k T<ttl>`` stores it and ``gets``/``me``
+read it back (its CAS id, paired with the model's, and its TTL), all recorded as step 1's.
+
 What is compared: every reply (``mg``: status, value, the ``W``/``Z``/``X`` flags, CAS, TTL in
-ticks; ``ms``/``md``: the status), and each item after the step, read back without disturbing
-it: by ``mg k v c t`` unless that would hand out a ``W`` (a stale item whose win is not out),
-then by ``gets`` and ``me`` (value, CAS, TTL; its flags are seen by the next ``mg``). CAS ids
+ticks; ``get``: status and value; ``ms``/``md``/``set``/``delete``: the status), and each item
+after the step, read back without disturbing it: by ``mg k v c t`` unless that would hand out
+a ``W`` (a stale item whose win is not out), then by ``gets`` and ``me`` (value, CAS, TTL; its
+flags are seen by the next ``mg``). CAS ids
 are the model's: the server's (one global counter) are related to them by an order-preserving
 bijection, and a server id that breaks it is shown as ``server <id>``. A key the program
 compares by ``"value"`` (a program that does not track CAS ids) is compared without the CAS.
@@ -104,8 +110,8 @@ def show_reply(reply: Any) -> str:
     if not isinstance(reply, tuple):
         return str(reply)
     status, value, cas, ttl, flags = reply
-    if status == "EN":
-        return "EN"
+    if status in ("EN", "END"):
+        return str(status)
     head = " ".join(x for x in (status, value or "(stub)", flags) if x)
     return ", ".join([head, *_cas_and_ttl(cas, ttl)])
 
@@ -150,6 +156,8 @@ def replay_on_memcached(trace: Trace, client: MetaClient, tick_s: int = TICK_S,
             before = policy_state(replayed.states[number - 1])
             after = policy_state(replayed.states[number])
             check = StepCheck(number, repr(action), names)
+            if number == 1:
+                _put_start(model, server, cas, check, before, keys)
             predicted = _run_step(model, server, cas, check, action, before, keys)
             expected = _space(model.items(after), keys)
             if not _same_items(predicted, expected, keys):
@@ -198,7 +206,28 @@ def _check_sendable(model: Any, actions: Sequence[Action]) -> None:
         for c in commands:
             if c.op not in MEMCACHED_OPS:
                 raise HerdproofError(f"replay --memcached cannot send step {number} "
-                                     f"`{action!r}`: `{c.op}` is not a memcached meta command")
+                                     f"`{action!r}`: `{c.op}` is not a memcached command")
+
+
+def _put_start(model: Any, server: TickedMemcached, cas: CasBijection, check: StepCheck,
+                start: Any, keys: Keys) -> None:
+    """Store each item the program starts with (``ms k T<ttl>`` of its value) and read it
+    back, pairing its CAS id with the model's; recorded as commands of ``check`` (step 1).
+    Only an absent key or a stored value (not stale, no win handed out) can be put there."""
+    space = _space(model.items(start), keys)
+    for k, (name, mode) in enumerate(keys):
+        item = space.items[k]
+        if not item.present:
+            continue
+        if not item.valued or item.stale or item.won:
+            raise HerdproofError(f"replay --memcached can start from an absent key or a stored "
+                                 f"value, not from {name}={item}")
+        version, ttl = int(item.version), int(item.ttl)
+        shown = server.ms_command(k, version, ttl=ttl).replace(server.keys[k], name, 1)
+        check.send(f"start: {shown} (data v{version})", "HD", server.ms(k, version, ttl=ttl))
+        want = mc.peek(space, k)
+        check.send(f"start: read back {name}", _view(want, mode, flags=False),
+                   _server_view(server.look(k), want.cas, mode, cas, flags=False))
 
 
 def _space(items: Mapping[str, Item], keys: Keys) -> mc.Keyspace:
@@ -283,6 +312,20 @@ def _run_step(model: Any, server: TickedMemcached, cas: CasBijection, check: Ste
             shown = server.ms_command(k, version, cas=model_cas, invalid=invalid, ttl=ttl)
             send(f"{bare(shown)} (data v{version})", status,
                  server.ms(k, version, cas=server_cas, invalid=invalid, ttl=ttl))
+        elif c.op == "get":
+            space, reply = mc.classic_get(space, k)
+            send(bare(server.get_command(k)), _classic(reply), _classic(server.get(k)))
+        elif c.op == "set":
+            if not c.value:
+                raise HerdproofError(f"replay --memcached: the set of step {check.step} names "
+                                     "no value to store")
+            version, ttl = _local(before, c.value, r), flags.get("T") or NEVER
+            space, status = mc.classic_set(space, k, version, ttl=ttl)
+            send(f"{bare(server.set_command(k, version, ttl=ttl))} (data v{version})", status,
+                 server.set(k, version, ttl=ttl))
+        elif c.op == "delete":
+            space, status = mc.classic_delete(space, k)
+            send(bare(server.delete_command(k)), status, server.delete(k))
         elif c.op == "md":
             invalidate, life = "I" in flags, flags.get("T")
             space, status = mc.md(space, k, invalidate=invalidate, ttl=life)
@@ -292,6 +335,11 @@ def _run_step(model: Any, server: TickedMemcached, cas: CasBijection, check: Ste
             raise HerdproofError(f"replay --memcached does not know the command `{c.op}` of "
                                  f"step {check.step} `{action!r}`")
     return space
+
+
+def _classic(reply: mc.MgReply) -> View:
+    """What is compared of a classic ``get`` reply: ``VALUE`` and the data, or ``END``."""
+    return (reply.status, reply.value, None, None, None)
 
 
 def _view(reply: mc.MgReply, mode: str, flags: bool = True) -> View:

@@ -18,14 +18,19 @@ negative, which deletes it: DESIGN.md section 3's "alive at exp, gone after".
 :func:`replay_on_redis` sends each step's commands as the policy's request program names them
 (``SET lock r<id> NX PX``, ``GET cache``, ``DEL lock``, the compare-and-delete script; a tick is
 the TTL rewrite), predicts every reply with the command model, and after every step compares
-the server's keys with the model's view of them.
+the server's keys with the model's view of them. A program that talks to several independent
+servers (Redlock's instances) is replayed on as many, one connection each (``--redis
+URL1,URL2,...``): each command goes to the server its step names, a tick passes on all of them,
+an instance's clock jump or fast clock is that many ticks passing on that server alone, and a
+restart without persistence empties that server of the program's keys (the conformance tests
+kill and restart a real ``redis-server`` instead).
 This module does network I/O, which is why it lives in ``herdproof/`` and not in ``engines/``.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -70,6 +75,21 @@ def untoken(raw: str | None) -> int | None:
     if not raw.startswith("r") or not raw[1:].isdigit():
         raise ValueError(f"value {raw!r} was not written by herdproof (expected r<id>)")
     return int(raw[1:])
+
+
+def connect_all(urls: str) -> list[redis.Redis]:
+    """One client per URL of a comma-separated list (``--redis URL1,URL2,...``: one server per
+    instance of a program that talks to several, in its order); raises
+    :class:`RedisUnavailable` naming the first that cannot be reached."""
+    clients: list[redis.Redis] = []
+    try:
+        for url in urls.split(","):
+            clients.append(connect(url.strip()))
+    except RedisUnavailable:
+        for client in clients:
+            client.close()
+        raise
+    return clients
 
 
 def connect(url: str) -> redis.Redis:
@@ -140,9 +160,14 @@ class TickedRedis:
         return raw if raw < 0 else raw // self.tick_ms
 
     def advance(self, ticks: int = 1) -> None:
-        """Let ``ticks`` of model time pass on the server by rewriting every TTL."""
-        for _ in range(ticks):
-            self._tick(keys=list(self.keys), args=[self.tick_ms])
+        """Let ``ticks`` of model time pass on the server by rewriting every TTL (one script:
+        a key with ``r`` ticks left keeps a positive PTTL exactly when ``r >= ticks``)."""
+        if ticks > 0:
+            self._tick(keys=list(self.keys), args=[ticks * self.tick_ms])
+
+    def delete_all(self) -> int:
+        """``DEL`` every key (what a restart without persistence does to them): keys removed."""
+        return int(self.client.delete(*self.keys)) if self.keys else 0
 
     def state(self) -> tuple[tuple[int | None, int], ...]:
         """Every key's (value, PTTL in ticks), read in one round trip."""
@@ -197,17 +222,28 @@ def _show_key(view: Any) -> str:
     return str(view)
 
 
-def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
-                    prefix: str | None = None) -> ServerReplay:
-    """Replay ``trace`` on a real Redis, checking every reply and every key after every step.
+def replay_on_redis(trace: Trace, clients: redis.Redis | Sequence[redis.Redis],
+                    tick_ms: int = TICK_MS, prefix: str | None = None,
+                    restart: Callable[[int], redis.Redis] | None = None) -> ServerReplay:
+    """Replay ``trace`` on real Redis servers, checking every reply and every key after every
+    step.
 
     What a step sends is the policy's own annotation (each program step's ``sends``); the
     replies it should get are computed by the command model (:mod:`models.redis_commands`,
     itself held against a real server by the conformance tests) from the policy's view of the
-    keys before the step (``keyspace``), and the keys after the step must be the policy's view
+    keys before the step (``keyspaces``), and the keys after the step must be the policy's view
     of the state after it: so the step's effect, its commands and the server must all agree.
     Nothing here knows a policy or an action by name. Keys live under ``prefix`` (by default a
     fresh ``herdproof:<id>:``) and are deleted afterwards.
+
+    ``clients``: one connection per server the program talks to (``model.servers()``, in
+    order: Redlock's instances), or a single connection for a program with one server. A
+    command goes to the server its :class:`~models.program.Send` names; a tick rewrites every
+    TTL on every server. A server's own clock jumping or running fast (``ADVANCE``) rewrites
+    the TTLs on that server alone; a restart without persistence (``FORGET``) calls
+    ``restart(i)``, which must restart server ``i`` without persistence and return a new
+    connection to it, or, without ``restart``, deletes the program's keys on that server
+    (all that a restart changes in them).
     """
     replayed = replay(trace)
     model: Any = getattr(replayed.model, "model", replayed.model)  # below a wait-clock monitor
@@ -215,78 +251,195 @@ def replay_on_redis(trace: Trace, client: redis.Redis, tick_ms: int = TICK_MS,
     if not keys or not hasattr(model, "sends"):
         raise HerdproofError(f"replay --redis needs a policy whose program names the Redis "
                              f"commands of its steps; `{trace.policy}` does not")
+    servers = _servers(model)
+    connections = [clients] if isinstance(clients, redis.Redis) else list(clients)
+    if len(connections) != len(servers):
+        raise HerdproofError(
+            f"replay --redis needs {len(servers)} server(s) for this trace "
+            f"({', '.join(servers)}), one URL each separated by commas; got "
+            f"{len(connections)}")
+    _check_sendable(model, trace.actions)
     names = tuple(name for name, _ in keys)
-    server = TickedRedis(client, names, tick_ms=tick_ms, prefix=prefix)
-    cache_server = model.participants()[0] if model.participants() else ""
+    shown = names if len(servers) == 1 else tuple(f"{server}.{name}" for server in servers
+                                                  for name in names)
+    prefix = prefix if prefix is not None else f"herdproof:{uuid.uuid4().hex[:12]}:"
+    fleet = Fleet([TickedRedis(c, names, tick_ms=tick_ms, prefix=prefix) for c in connections],
+                  servers, names, restart)
     checks: list[StepCheck] = []
     try:
         for number, action in enumerate(trace.actions, start=1):
             before = policy_state(replayed.states[number - 1])
             after = policy_state(replayed.states[number])
-            check = StepCheck(number, repr(action), names)
-            predicted = _run_step(model, server, check, action, before, keys)
-            expected = _view(model.keyspace(after), keys)
+            check = StepCheck(number, repr(action), shown)
+            predicted = _run_step(model, fleet, check, action, before, keys)
+            expected = _views(model, after, keys, servers)
             if predicted != expected:
                 check.note = (f"the model's step and its own commands disagree: the commands "
                               f"leave {predicted}, the step {expected}")
             else:
                 check.note = "; ".join(m.text for m in model.narrate(action, before, after)
-                                       if not m.dst and m.src == cache_server)
-            check.commands.append("read back " + ", ".join(names))
+                                       if not m.dst and m.src in servers)
+            check.commands.append("read back " + ", ".join(shown))
             check.expected.append(expected)
-            check.got.append(_server_view(server, keys))
+            check.got.append(tuple(view for server in fleet.servers
+                                   for view in _server_view(server, keys)))
             checks.append(check)
     finally:
-        server.cleanup()
-    return ServerReplay("Redis", "state", "the {keys} state", checks, replayed.violation,
+        fleet.cleanup()
+    what = "Redis" if len(servers) == 1 else f"{len(servers)} Redis servers"
+    return ServerReplay(what, "state", "the {keys} state", checks, replayed.violation,
                         trace.property)
 
 
-def _run_step(model: Any, server: TickedRedis, check: StepCheck, action: Action, before: Any,
+class Fleet:
+    """The servers of one replay, in the program's order, with their names and the way to
+    restart one."""
+
+    def __init__(self, servers: list[TickedRedis], names: Sequence[str],
+                 keys: Sequence[str], restart: Callable[[int], redis.Redis] | None) -> None:
+        self.servers = servers
+        self.names = tuple(names)
+        self.keys = tuple(keys)
+        self.restart = restart
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def restarted(self, k: int) -> None:
+        """Server ``k`` restarts without persistence (``restart`` must be given)."""
+        assert self.restart is not None
+        old = self.servers[k]
+        self.servers[k] = TickedRedis(self.restart(k), self.keys, tick_ms=old.tick_ms,
+                                      prefix=old.prefix)
+
+    def cleanup(self) -> None:
+        for server in self.servers:
+            server.cleanup()
+
+
+def _servers(model: Any) -> tuple[str, ...]:
+    """The servers the program's commands go to (the first participant, for a program that
+    does not name them)."""
+    method = getattr(model, "servers", None)
+    if method is not None:
+        return tuple(method())
+    return tuple(model.participants()[:1]) if model.participants() else ("Redis",)
+
+
+def _check_sendable(model: Any, actions: Sequence[Action]) -> None:
+    """Refuse, before anything is sent, a step that cannot be sent to a server, with the
+    program's reason."""
+    for number, action in enumerate(actions, start=1):
+        if type(action).advances_time or model.sends(action) is not None:
+            continue
+        why = getattr(model, "why_not_sent", lambda a: "")(action) or (
+            f"{model.name} does not say which Redis commands it is")
+        raise HerdproofError(f"replay --redis cannot send step {number} `{action!r}` to a "
+                             f"server: {why}")
+
+
+def _views(model: Any, s: Any, keys: tuple[tuple[str, str], ...],
+           servers: Sequence[str]) -> View:
+    """The model's view of every server's keys in state ``s``, flat, server by server."""
+    spaces = model.keyspaces(s) if hasattr(model, "keyspaces") else {servers[0]:
+                                                                      model.keyspace(s)}
+    return tuple(view for server in servers for view in _view(spaces[server], keys))
+
+
+def _run_step(model: Any, fleet: Fleet, check: StepCheck, action: Action, before: Any,
               keys: tuple[tuple[str, str], ...]) -> View:
-    """Send the step's commands; returns the keys' view the command model predicts after."""
+    """Send the step's commands; returns the keys' view (every server's, flat) that the
+    command model predicts after it."""
     index = {name: k for k, (name, _) in enumerate(keys)}
-    space = _keyspace(model.keyspace(before), keys)
+    servers = fleet.names
+    spaces_before = model.keyspaces(before) if hasattr(model, "keyspaces") else {
+        servers[0]: model.keyspace(before)}
+    spaces = [_keyspace(spaces_before[name], keys) for name in servers]
+    many = len(servers) > 1
+
+    def at(n: int, text: str) -> str:
+        return f"{servers[n]}: {text}" if many else text
 
     send = check.send
-
     if type(action).advances_time:
-        server.advance()
-        send(f"tick: PEXPIRE each key to PTTL-{server.tick_ms}", None, None)
-        return _view_of(rc.tick(space), keys)
+        for server in fleet.servers:
+            server.advance()
+        send(f"tick: PEXPIRE each key to PTTL-{fleet.servers[0].tick_ms}"
+             + (" on every server" if many else ""), None, None)
+        return _flat([rc.tick(space) for space in spaces], keys)
     commands = model.sends(action)
-    if commands is None:
-        raise HerdproofError(f"replay --redis cannot send step {check.step} `{action!r}` to a "
-                             f"server: {model.name} does not say which Redis commands it is")
     r: int = getattr(action, "r", NO_OWNER)
     for c in commands:
-        k = index[c.key]
-        ticks = int(model.params[c.ticks]) if c.ticks else 0
-        if c.op == "GET":
-            value = space.get(k)
-            reply = None if value is None else (token(value) if keys[k][1] == "token"
-                                                else "value")
-            raw = server.get(k)
-            got = None if raw is None else (token(raw) if keys[k][1] == "token" else "value")
-            send(f"GET {c.key}", reply, got)
-        elif c.op == "SET":
-            space, reply = rc.set_plain(space, k, r)
-            send(f"SET {c.key} {token(r)}", reply, server.set_plain(k, r))
-        elif c.op == "SET NX PX":
-            space, reply = rc.set_nx_px(space, k, r, ticks)
-            send(f"SET {c.key} {token(r)} NX PX {server.ms(ticks)}", reply,
-                 server.set_nx_px(k, r, ticks))
-        elif c.op == "DEL":
-            space, count = rc.delete(space, k)
-            send(f"DEL {c.key}", count, server.delete(k))
-        elif c.op == "CAD":
-            space, count = rc.compare_and_delete(space, k, r)
-            send(f"EVAL compare-and-delete {c.key} {token(r)}", count,
-                 server.compare_and_delete(k, r))
-        else:
-            raise HerdproofError(f"replay --redis does not know the command `{c.op}` of step "
-                                 f"{check.step} `{action!r}`")
-    return _view_of(space, keys)
+        ticks = int(model.params[c.ticks]) if c.ticks else (1 if c.op == "ADVANCE" else 0)
+        for target in model.servers_of(c, action, before) if many else servers[:1]:
+            n = fleet.index(target)
+            server, space = fleet.servers[n], spaces[n]
+            if c.op == "ADVANCE":
+                server.advance(ticks)
+                for _ in range(ticks):
+                    space = rc.tick(space)
+                send(at(n, f"clock +{ticks} tick(s): PEXPIRE each key to "
+                           f"PTTL-{ticks * server.tick_ms}"), None, None)
+            elif c.op == "FORGET":
+                present = sum(space.get(k) is not None for k in range(len(keys)))
+                space = rc.Keyspace.empty(len(keys))
+                if fleet.restart is not None:
+                    fleet.restarted(n)
+                    send(at(n, "restart without persistence (the process killed and started "
+                               "again)"), "restarted", "restarted")
+                else:
+                    send(at(n, "restart without persistence: DEL " + " ".join(
+                        name for name, _ in keys)), present, server.delete_all())
+            else:
+                k = index[c.key]
+                space = _send_command(server, space, c, k, r, ticks, keys, check, action,
+                                      at(n, ""))
+            spaces[n] = space
+    return _flat(spaces, keys)
+
+
+def _send_command(server: TickedRedis, space: rc.Keyspace, c: Any, k: int, r: int, ticks: int,
+                  keys: tuple[tuple[str, str], ...], check: StepCheck, action: Action,
+                  where: str) -> rc.Keyspace:
+    """One client command on one server (named ``where`` in the record: ``"redis2: "``, or
+    ``""`` for the only one): sent, its reply predicted; the keyspace after it."""
+
+    def send(text: str, expected: Any, got: Any) -> None:
+        check.send(where + text, expected, got)
+
+    if c.op == "GET":
+        value = space.get(k)
+        reply = None if value is None else (token(value) if keys[k][1] == "token"
+                                            else "value")
+        raw = server.get(k)
+        got = None if raw is None else (token(raw) if keys[k][1] == "token" else "value")
+        send(f"GET {c.key}", reply, got)
+    elif c.op == "SET":
+        space, reply = rc.set_plain(space, k, r)
+        send(f"SET {c.key} {token(r)}", reply, server.set_plain(k, r))
+    elif c.op == "SET NX PX":
+        space, reply = rc.set_nx_px(space, k, r, ticks)
+        send(f"SET {c.key} {token(r)} NX PX {server.ms(ticks)}", reply,
+             server.set_nx_px(k, r, ticks))
+    elif c.op == "DEL":
+        space, count = rc.delete(space, k)
+        send(f"DEL {c.key}", count, server.delete(k))
+    elif c.op == "CAD":
+        space, count = rc.compare_and_delete(space, k, r)
+        send(f"EVAL compare-and-delete {c.key} {token(r)}", count,
+             server.compare_and_delete(k, r))
+    elif c.op == "PEXPIRE IF OWNER":
+        space, count = rc.pexpire_if_owner(space, k, r, ticks)
+        send(f"EVAL pexpire-if-owner {c.key} {token(r)} {server.ms(ticks)}", count,
+             server.pexpire_if_owner(k, r, ticks))
+    else:
+        raise HerdproofError(f"replay --redis does not know the command `{c.op}` of step "
+                             f"{check.step} `{action!r}`")
+    return space
+
+
+def _flat(spaces: Sequence[rc.Keyspace], keys: tuple[tuple[str, str], ...]) -> View:
+    return tuple(view for space in spaces for view in _view_of(space, keys))
 
 
 def _keyspace(keys_state: Any, keys: tuple[tuple[str, str], ...]) -> rc.Keyspace:

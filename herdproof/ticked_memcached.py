@@ -25,6 +25,9 @@ The mapping between model ticks and server seconds (memcached's clock has 1 s re
   memcached 1.6.18 prints its ``exp`` as ``current_time - exptime`` (minus the remaining
   seconds) and -1 for no expiry, later versions the remaining seconds: both are accepted.
 
+The classic text protocol's ``get``, ``set`` and ``delete`` are sent as they are (a ``set``'s
+exptime mapped like ``T``), for clients that do not speak the meta protocol.
+
 CAS ids are the server's, raw: :class:`CasBijection` relates them to the model's.
 This module does network I/O, which is why it lives in ``herdproof/`` and not in ``models/``.
 """
@@ -201,6 +204,36 @@ class TickedMemcached:
     def md(self, k: int, *, invalidate: bool = False, ttl: int | None = None) -> str:
         """``md k`` or ``md k I [T<ttl>]``."""
         return self.client.ask(self.md_command(k, invalidate=invalidate, ttl=ttl))
+
+    # -- the classic text protocol ------------------------------------------------------
+
+    def get_command(self, k: int) -> str:
+        return f"get {self.keys[k]}"
+
+    def get(self, k: int) -> MgReply:
+        """``get k``: ``VALUE`` with the data (no CAS, TTL or flags), or ``END``."""
+        self.client.send(self.get_command(k))
+        header = self.client.line()
+        if header == "END":
+            return MgReply(status="END")
+        _, _, _, length = header.split()
+        data = self.client.block(int(length))
+        assert self.client.line() == "END"
+        return MgReply(status="VALUE", value=data)
+
+    def set_command(self, k: int, version: int, *, ttl: int = 0) -> str:
+        return f"set {self.keys[k]} 0 {self.seconds(ttl)} {len(f'v{version}')}"
+
+    def set(self, k: int, version: int, *, ttl: int = 0) -> str:
+        """``set k 0 <exptime> <len>`` of ``v<version>``."""
+        return self.client.ask(self.set_command(k, version, ttl=ttl), f"v{version}")
+
+    def delete_command(self, k: int) -> str:
+        return f"delete {self.keys[k]}"
+
+    def delete(self, k: int) -> str:
+        """``delete k``: ``DELETED`` or ``NOT_FOUND``."""
+        return self.client.ask(self.delete_command(k))
 
     # -- looking without touching ------------------------------------------------------
 

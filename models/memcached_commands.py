@@ -15,6 +15,9 @@ This module is the level below: a tiny keyspace of a few keys, each holding a
   value (see :func:`models.memcached_item.compare_and_store`). ``NS`` is never returned: only the
   add/replace/append modes (``M``) produce it, and they are not modelled.
 - ``md k [I [T<t>]]`` -> ``HD`` or ``NF``.
+- the classic text protocol's ``get k`` -> ``VALUE`` + data (a stub's empty block too, a stale
+  value unmarked) or ``END``; ``set k 0 <exptime> <len>`` -> ``STORED`` (as a plain ``ms``);
+  ``delete k`` -> ``DELETED`` or ``NOT_FOUND``.
 - a clock tick.
 
 Findings from memcached 1.6.18 that shaped this module (each is asserted by
@@ -37,6 +40,10 @@ Findings from memcached 1.6.18 that shaped this module (each is asserted by
 - ``ms C<cas>`` with a CAS that is not the item's is ``EX`` (also with ``I`` when the CAS is
   newer than the item's); on a missing key it is ``NF``, with or without ``I``.
 - ``ms`` without ``C`` ignores ``I`` and stores a fresh value.
+- A classic ``get`` of a vivified stub is a hit with 0 bytes (``VALUE k 0 0``), of a stale item
+  a hit with the value and nothing to say it is stale; it hands out no ``W`` (the next ``mg``
+  of a stale item still gets it). ``set`` replaces the item like a plain ``ms`` (flags cleared,
+  a fresh CAS); ``delete`` removes it, taking no CAS id.
 
 What is abstracted away: values are versions, sent as ``v<version>``; client flags, sizes,
 noreply/opaque/key flags and the LRU are not modelled; time is in ticks (the test driver maps
@@ -151,3 +158,25 @@ def md(space: Keyspace, k: int, *, invalidate: bool = False,
 def tick(space: Keyspace) -> Keyspace:
     """One tick: every item ages; those whose exptime arrives are gone."""
     return replace(space, items=tuple(mi.tick(item) for item in space.items))
+
+
+def classic_get(space: Keyspace, k: int) -> tuple[Keyspace, MgReply]:
+    """``get k``: ``VALUE`` with the data block (empty for a stub, unmarked for a stale value)
+    or ``END`` on a miss; no CAS, TTL or flags; the item is unchanged."""
+    item = space.items[k]
+    if not mi.classic_hit(item):
+        return space, MgReply(status="END")
+    return space, MgReply(status="VALUE", value=wire_value(item))
+
+
+def classic_set(space: Keyspace, k: int, version: int, ttl: int = NEVER) -> tuple[Keyspace, str]:
+    """``set k 0 <exptime> <len>`` of ``v<version>``: always ``STORED``, a fresh value."""
+    return space._put(k, mi.store(space.items[k], version, ttl, space._fresh())), "STORED"
+
+
+def classic_delete(space: Keyspace, k: int) -> tuple[Keyspace, str]:
+    """``delete k``: ``DELETED`` (the item is gone) or ``NOT_FOUND``."""
+    item = space.items[k]
+    if not item.present:
+        return space, "NOT_FOUND"
+    return space._put(k, mi.delete(item)), "DELETED"

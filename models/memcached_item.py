@@ -26,6 +26,11 @@ Commands and rules modelled (``proto_text.c`` of memcached 1.6, checked against 
   and ``won`` flag (``T`` is ignored), with a fresh CAS.
 - Expiry: an item is gone once ``exptime <= now``; exptime 0 never expires. In ticks an item
   with ``ttl`` 1 vanishes on the next tick (:func:`tick`).
+- The classic text protocol beside them: ``get k`` hits *any* present item, a 0-byte stub and
+  a stale value included, and shows no flags (:func:`classic_hit`: a classic client cannot tell
+  a placeholder or a stale value from a value); it changes nothing and hands out no win.
+  ``set k <flags> <exptime> <len>`` stores like a plain ``ms`` (:func:`store`: a fresh value, no
+  flags, a new CAS), ``delete k`` like ``md k`` (:func:`delete`).
 
 What is abstracted away, and why:
 
@@ -160,6 +165,12 @@ def store(item: Item, version: Int, ttl: Int, fresh_cas: Int) -> Item:
 def cas_matches(item: Item, cas: Int) -> Bool:
     """``ms k C<cas>`` finds the item, with exactly that CAS."""
     return all_of(item.present, item.cas == cas)
+
+
+def classic_hit(item: Item) -> Bool:
+    """``get k`` returns the item (``VALUE``, else ``END``): every present item, a stub's 0
+    bytes included; nothing of the item changes."""
+    return item.present
 
 
 def stale_store_allowed(item: Item, cas: Int) -> Bool:

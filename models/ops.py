@@ -106,6 +106,11 @@ def _symbolic_ite(condition: Any, then: Any, otherwise: Any) -> Any:
         return dataclasses.replace(then, **changes)
     if then is otherwise:
         return then
+    # a value that is not a plain z3 term (a whole per-request field, or a request, in the
+    # quantified encoding of engines/quantified.py) chooses for itself
+    chooser = getattr(then, "symbolic_ite", None) or getattr(otherwise, "symbolic_ite", None)
+    if chooser is not None:
+        return chooser(condition, then, otherwise)
     return _z3().If(condition, then, otherwise)
 
 
@@ -137,15 +142,41 @@ def minimum(left: Int, right: Int) -> Int:
 
 
 def set_at(values: Sequence[T], index: int, value: T) -> tuple[T, ...]:
-    """A copy of ``values`` with position ``index`` replaced (``index`` is always concrete)."""
+    """A copy of ``values`` with position ``index`` replaced (``index`` is concrete, except in
+    the quantified encoding, where ``values`` is one function over every request: it is
+    rewritten at ``index``)."""
+    if not isinstance(values, tuple) and hasattr(values, "set_at"):
+        stored: tuple[T, ...] = values.set_at(index, value)
+        return stored
     items = tuple(values)
     return (*items[:index], value, *items[index + 1:])
+
+
+def any_where(values: Sequence[T], condition_of: Any) -> Bool:
+    """Some element of ``values`` satisfies ``condition_of`` (``any_of`` over them).
+
+    In the quantified encoding ``values`` is one function over every request and this is
+    "some request r satisfies it", which a loop over the elements cannot say for every size.
+
+    >>> any_where((0, 2, 0), lambda v: v == 2), any_where((), lambda v: True)
+    (True, False)
+    """
+    if not isinstance(values, tuple) and hasattr(values, "any_where"):
+        found: Bool = values.any_where(condition_of)
+        return found
+    return any_of(*(condition_of(v) for v in values))
 
 
 def update_where(values: Sequence[T], indices: Iterable[int], condition_of: Any,
                  value_of: Any) -> tuple[T, ...]:
     """A copy of ``values`` where each listed position ``i`` becomes ``value_of(old)`` if
-    ``condition_of(old)`` holds, and keeps ``old`` otherwise (an element-wise ``ite``)."""
+    ``condition_of(old)`` holds, and keeps ``old`` otherwise (an element-wise ``ite``).
+
+    In the quantified encoding ``values`` is one function over every request and ``indices``
+    stands for a set of requests (a node's): every member is updated at once."""
+    if not isinstance(values, tuple) and hasattr(values, "update_where"):
+        updated: tuple[T, ...] = values.update_where(indices, condition_of, value_of)
+        return updated
     items = list(values)
     for i in indices:
         old = items[i]

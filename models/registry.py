@@ -3,7 +3,9 @@
 Adding a policy is one module under ``models/policies/`` and its rows in
 ``traces/expectations/``: the module names itself with a module-level ``SPEC``
 (:class:`~models.policy.PolicySpec`) and may name presets (``PRESETS``); nothing here lists
-policies by hand. Presets are named parameter sets (Quint's named instances):
+policies by hand. Every policy also gets the request-program layer's arrival window
+(``arrive_from``, ``arrive_before``: :func:`~models.program.with_arrivals`) after its own
+parameters. Presets are named parameter sets (Quint's named instances):
 ``herdproof check stack-recheck`` is ``herdproof check stack`` with the preset's values, which
 ``-p`` options may still override.
 
@@ -26,6 +28,7 @@ from herdproof.models.core import TransitionSystem
 from herdproof.models.errors import InvalidParameter, UnknownPolicy
 from herdproof.models.params import ParamValue, clipped, resolve_params
 from herdproof.models.policy import PolicySpec, Preset
+from herdproof.models.program import with_arrivals
 
 # The most requests an instance may have in all: a state holds a few fields per request and
 # one expansion tries every request's steps, so beyond this even a single state is slow to
@@ -42,7 +45,7 @@ def _discover() -> tuple[dict[str, PolicySpec], dict[str, Preset]]:
         module = importlib.import_module(f"{policies.__name__}.{info.name}")
         spec = getattr(module, "SPEC", None)
         if isinstance(spec, PolicySpec):
-            specs.append(spec)
+            specs.append(with_arrivals(spec))  # every program's arrival window
             presets += getattr(module, "PRESETS", ())
     specs.sort(key=lambda spec: (spec.order, spec.name))
     return {spec.name: spec for spec in specs}, {preset.name: preset for preset in presets}

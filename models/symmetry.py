@@ -48,7 +48,7 @@ class Symmetry:
         each node's single-flight leader. They move with their group and are renamed.
     owners:
         Dotted paths of single leaves that hold a request number or a negative none, e.g.
-        ``lock.owner``. They are renamed.
+        ``lock.owner``, or ``owner[2]`` for one element of a tuple field. They are renamed.
 
     A request's sort key is its values of ``fields``, then whether each owner is it, then
     whether its group's entry of each group field is it; a group's key is its members' keys in
@@ -109,14 +109,29 @@ class Symmetry:
 
 
 def get_path(s: Any, path: str) -> Any:
-    """The leaf at a dotted path (``lock.owner``)."""
-    for part in path.split("."):
+    """The leaf at a dotted path (``lock.owner``), whose last part may index a tuple field
+    (``owner[2]``: one instance's lock owner, as the SMT and SPIN encodings name that leaf)."""
+    *parts, last = path.split(".")
+    for part in parts:
         s = getattr(s, part)
-    return s
+    name, index = _indexed(last)
+    value = getattr(s, name)
+    return value if index is None else value[index]
 
 
 def set_path(s: Any, path: str, value: Any) -> Any:
     """A copy of ``s`` with the leaf at a dotted path replaced."""
     head, _, rest = path.partition(".")
-    inner = set_path(getattr(s, head), rest, value) if rest else value
-    return dataclasses.replace(s, **{head: inner})
+    if rest:
+        return dataclasses.replace(s, **{head: set_path(getattr(s, head), rest, value)})
+    name, index = _indexed(head)
+    if index is None:
+        return dataclasses.replace(s, **{name: value})
+    old = getattr(s, name)
+    return dataclasses.replace(s, **{name: (*old[:index], value, *old[index + 1:])})
+
+
+def _indexed(part: str) -> tuple[str, int | None]:
+    """``owner[2]`` -> ``("owner", 2)``; ``owner`` -> ``("owner", None)``."""
+    name, bracket, rest = part.partition("[")
+    return (name, int(rest.rstrip("]"))) if bracket else (name, None)

@@ -81,10 +81,12 @@ def render_mermaid(replayed: Replayed, changes_only: bool = False) -> str:
 
 
 def participants(model: Any) -> tuple[str, ...]:
-    """The servers a model talks to, the cache server first and the database last."""
+    """The servers a model talks to, the cache server first and the database (or origin)
+    last, as the model declares them; ``DB`` is added after a lone cache server, and is all
+    there is for a model that declares none."""
     method = getattr(model, "participants", None)
     declared = tuple(method()) if method is not None else ()
-    return declared if declared and declared[-1] == DB else (*declared, DB)
+    return declared if len(declared) >= 2 else (*declared, DB)
 
 
 def _narrate(view: Timeline, step: int, first: str, servers: tuple[str, ...]) -> list[str]:

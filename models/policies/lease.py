@@ -41,6 +41,28 @@ Meant to fail: FRESH with ``leases=off`` (a slow filler sets the version it read
 writer's delete); ONE when the token holder takes longer than ``lease_window`` (a second token
 is issued once the window runs out: still at most one token per window), and ONE after a
 delete (the delete voids the token, and the next miss rightly queries the database again).
+
+RATE, the rate limit itself: "at most one lease token is granted per ``lease_window``". The
+paper states it without exception (each memcached server regulates the rate at which it
+returns tokens: by default a token only once every 10 seconds per key), and separately that a
+delete invalidates the outstanding token; it never says a delete restarts the rate limit. The
+claim is stated here, not true by construction: two ghosts kept apart from the ``window`` the
+protocol reads (which a delete may clear) record the ticks since the last token (``granted``,
+up to ``lease_window``) and whether a token was ever issued less than ``lease_window`` ticks
+after the one before (``rate_exceeded``). A token issued exactly ``lease_window`` ticks later
+is within the rate (memcached's expiry: gone once the time is reached).
+
+- RATE holds whatever the rebuild, pauses, crashes, stale values or ``new_token_voids_old``
+  do, with ``delete_clears_window=off``: a slow holder (``rebuild`` > ``lease_window``) gets
+  a second token beside it exactly ``lease_window`` ticks after the first, so ONE fails and
+  RATE holds: one token per window does not mean one rebuilder. Proved for every
+  ``lease_window``, ``rebuild`` and ``wait`` by induction (the ``rate-clock`` candidate).
+- RATE is violated with ``delete_clears_window=on`` (and a writer): the delete reopens the
+  window, and the next miss is issued a second token inside it (3 steps: ``WinLease``,
+  ``Write``, ``WinLease``). That breaks the rate as the paper states it. It is a trade rather
+  than a slip: the voided token can no longer fill, so with the reset the new version is
+  fetched at once, and without it (``off``) the misses wait the window out (rate kept,
+  freshness later).
 """
 
 from __future__ import annotations
@@ -51,6 +73,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from herdproof.models import cache, environment, policy, program
+from herdproof.models.candidates import Candidate, each_pair, each_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.memcached_item import Item
 from herdproof.models.narration import Say, answer, call, note
@@ -132,6 +155,11 @@ class LeaseState(program.RequestsState):
     cached: Int
     window: Int  # ticks until memcached issues another token (0: the next miss gets one)
     deleted: Bool  # a recently deleted value is kept for stale answers
+    # ghosts for RATE, kept apart from ``window`` (which a delete may clear): ticks since the
+    # last token was issued, up to lease_window (where it stays: "long enough ago", also before
+    # the first token), and whether a token was ever issued less than lease_window after another
+    granted: Int
+    rate_exceeded: Bool
 
 
 class Hit(RequestAction):
@@ -240,6 +268,7 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
     WORK = REBUILDING
     DONE = DONE
     ERRORS = (CRASHED,)
+    FALLBACKS = (GOT_STALE,)
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
         "Pause": (), "Crash": (), "Write": (Send("md", "k"),)}
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
@@ -254,7 +283,8 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         n = self.cfg.requests
         return (LeaseState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
                            valid=(False,) * n, filled=False, cached=0, window=0,
-                           deleted=False, db=0, starts=0, crashed=0),)
+                           deleted=False, db=0, starts=0, crashed=0,
+                           granted=self.cfg.lease_window, rate_exceeded=False),)
 
     def in_domain(self, s: LeaseState) -> Bool:
         cfg = self.cfg
@@ -275,6 +305,8 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         return all_of(
             *per_request,
             s.window >= 0, s.window <= ite(cfg.leases, cfg.lease_window, 0),
+            s.granted >= 0, s.granted <= cfg.lease_window,
+            implies(s.rate_exceeded, cfg.leases),
             implies(s.deleted, all_of(cfg.stale_values, negate(s.filled))),
             s.db >= 0, s.db <= cfg.writers, s.cached >= 0, s.cached <= s.db,
             s.starts >= 0, s.starts <= cfg.requests,
@@ -282,7 +314,9 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         )
 
     def observe(self, s: LeaseState) -> Observation:
-        return self.observation(s, s.filled, cached=s.cached)
+        """The layer's facts, and RATE's ghost (only with leases: no tokens, no rate)."""
+        return replace(self.observation(s, s.filled, cached=s.cached),
+                       rate_exceeded=s.rate_exceeded if self.cfg.leases else None)
 
     def describe(self, s: LeaseState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -308,6 +342,9 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
           most one (while the window outlives the rebuild and no delete voids tokens).
         - starts: rebuild starts are the requests rebuilding now, or one once the key is filled
           (without writers and crashes).
+        - rate-clock: RATE's ghost clock and the window agree: the window is closed for
+          ``lease_window - granted`` more ticks after the last token (while no delete clears it),
+          so a token is only ever issued once the last one is ``lease_window`` ticks old.
         """
         cfg = self.cfg
         n = range(cfg.requests)
@@ -322,8 +359,48 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
             Invariant("one-rebuilder", lambda s: count(pc == REBUILDING for pc in s.pc) <= 1),
             Invariant("starts", lambda s: s.starts == ite(
                 s.filled, 1, count(pc == REBUILDING for pc in s.pc))),
+            Invariant("rate-clock", lambda s: self.rate_clock(s)),
         ]
         return tuple(found)
+
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per request (or pair of requests), for the proof
+        for every number of requests (``herdproof prove --all-sizes``)."""
+        cfg = self.cfg
+
+        def rebuilding(s: LeaseState, r: int) -> Bool:
+            return s.pc[r] == REBUILDING
+
+        return (
+            each_request("leased-read", "a rebuilder whose token is still valid read the "
+                         "newest version",
+                         lambda m, s, r: implies(all_of(rebuilding(s, r), s.valid[r]),
+                                                 s.seen[r] >= s.db)),
+            each_request("token-holder", "only a request rebuilding (or crashed while it did) "
+                         "holds a token",
+                         lambda m, s, r: implies(s.valid[r], any_of(rebuilding(s, r),
+                                                                    s.pc[r] == CRASHED))),
+            whole("window", "the window is closed for at most lease_window more ticks",
+                  lambda m, s: all_of(s.window >= 0, s.window <= cfg.lease_window)),
+            whole("cached-version", "the cache holds a version the database had",
+                  lambda m, s: all_of(s.cached >= 0, s.cached <= s.db)),
+            each_request("lease-life", "a rebuilder's token was issued timer ticks ago, so the "
+                         "window stays closed lease_window - timer more ticks",
+                         lambda m, s, r: implies(rebuilding(s, r),
+                                                 s.window + s.timer[r] == cfg.lease_window)),
+            each_request("valid-holders", "every rebuilder holds a valid token",
+                         lambda m, s, r: implies(rebuilding(s, r), s.valid[r])),
+            each_pair("token-holders", "at most one valid token is outstanding",
+                      lambda m, s, r, q: negate(all_of(s.valid[r], s.valid[q]))),
+            each_pair("one-rebuilder", "no two requests rebuild at once",
+                      lambda m, s, r, q: negate(all_of(rebuilding(s, r), rebuilding(s, q)))),
+            whole("unstarted", "before the first rebuild starts the cache stays empty",
+                  lambda m, s: implies(s.starts == 0, negate(s.filled))),
+            each_request("no-early-rebuild", "no request rebuilds before a rebuild started",
+                         lambda m, s, r: implies(s.starts == 0, negate(rebuilding(s, r)))),
+            whole("rate-clock", "the window is closed exactly until the last token is "
+                  "lease_window ticks old", lambda m, s: m.rate_clock(s)),
+        )
 
     def symmetry(self) -> Symmetry:
         """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
@@ -358,11 +435,16 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         token still outstanding is void from now on."""
         cfg = self.cfg
         others = ite(cfg.new_token_voids_old, (False,) * cfg.requests, s.valid)
-        return replace(s, valid=set_at(others, r, True), window=cfg.lease_window)
+        too_soon = s.granted < cfg.lease_window  # RATE's ghost: the last token is that recent
+        return replace(s, valid=set_at(others, r, True), window=cfg.lease_window, granted=0,
+                       rate_exceeded=any_of(s.rate_exceeded, too_soon))
 
-    def completes(self, s: LeaseState, r: int) -> Bool:
-        """r's query is done and no pause holds its set back this tick."""
-        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
+    def rate_clock(self, s: LeaseState) -> Bool:
+        """The window is closed for ``lease_window - granted`` more ticks after the last
+        token, and open once it is ``lease_window`` ticks old (RATE's candidate invariant)."""
+        cfg = self.cfg
+        return ite(s.granted < cfg.lease_window, s.window == cfg.lease_window - s.granted,
+                   s.window == 0)
 
     def accepts(self, s: LeaseState, r: int) -> Bool:
         """memcached takes r's set: its token is valid (any set, without leases)."""
@@ -398,8 +480,9 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         return replace(self.goto(crashed, r, CRASHED), held=set_at(s.held, r, False))
 
     def tick_stores(self, s: LeaseState) -> LeaseState:
-        """The lease window counts down to 0 (open)."""
-        return replace(s, window=ite(s.window > 0, s.window - 1, 0))
+        """The lease window counts down to 0 (open); RATE's ghost clock counts up to it."""
+        return replace(s, window=ite(s.window > 0, s.window - 1, 0),
+                       granted=ite(s.granted < self.cfg.lease_window, s.granted + 1, s.granted))
 
     def items(self, s: LeaseState) -> dict[str, Item]:
         """The key's item on a stock memcached: the value set, never expiring (the lease, the

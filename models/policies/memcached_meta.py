@@ -10,12 +10,29 @@ Commands modelled (each atomic in memcached, so each is one step):
   others keep getting the value.
 - ``ms k S<n> C<cas>`` (``cas=on``) stores only if the item's CAS still equals the one the
   winner's ``mg`` returned; ``ms k S<n>`` (``cas=off``) stores unconditionally.
-- ``md k I``, the DB writer's invalidation: marks the item stale (``X``), re-arms the win (the
-  next ``mg`` gets ``W`` and the stale value, the ones after it ``X Z`` and the stale value) and
-  bumps its CAS. A stale value is served marked stale, never as fresh.
+- ``md k I [T<stale_ttl>]``, the DB writer's invalidation: marks the item stale (``X``),
+  re-arms the win (the next ``mg`` gets ``W`` and the stale value and recaches it, the ones
+  after it ``X Z`` and the stale value, which they serve marked stale, never as fresh) and
+  bumps its CAS; ``T`` gives the stale item ``stale_ttl`` ticks to live (0: ``T`` is not sent,
+  the item keeps its TTL). The winner's ``ms k C<cas>`` replaces it with a fresh value (the
+  stale flag cleared); a second ``md k I`` in between bumps the CAS again, so that store fails
+  with ``EX``, and re-arms the win for a second winner. ``invalidation=delete``: the writer
+  sends the classic ``delete k`` instead, and the item is gone (a winner's ``ms C`` gets
+  ``NF``, the next ``mg`` vivifies).
 - Expiry follows memcached: an item is gone once ``exptime <= t``; exptime 0 never expires.
   The stub's TTL is therefore the effective lease timeout: a winner that takes longer (or
   crashes) loses its win when the stub expires, and the next ``mg`` vivifies and wins again.
+  After ``md k I T<stale_ttl>`` the stale item's TTL plays that part for its winner.
+- The start: by default the key is absent (the cold miss). ``start=value``: it holds ``v0``,
+  the database's version, stored with CAS 1 (the store that put it there) and ``start_ttl``
+  ticks left (0: never expires; 1: gone at the next tick, so the first ``mg`` after it
+  vivifies; below ``recache``: an early-recache win is up for grabs at once).
+- Mixed clients: the last ``classic`` requests speak the classic text protocol, as old code
+  paths beside a meta client do: ``get k``; on a miss (``END``) they query the database and
+  ``set k`` the version they read, unconditionally (no stub, no win, no CAS). ``get`` hits any
+  present item and shows no flags, so a classic client that finds a meta client's vivified
+  stub is handed its 0 bytes as a hit and serves them as the value (the NOPLACEHOLDER
+  violation), and one that finds a stale value serves it as if fresh.
 
 What each command does to the item is :mod:`models.memcached_item` (vivify, the win rules,
 ``md I``, ``ms``/``ms C``, expiry), the code ``tests/conformance/test_memcached_commands.py``
@@ -29,13 +46,22 @@ What is abstracted away, and why that is safe:
   all ``ms C`` does with it is an equality test against the id its ``mg`` returned.
 - A winner's ``mg`` and the start of its DB query are one step (a delay in between is a pause
   before the write, which ``pause`` models); the winner's own caller is served after its store.
-- Values stored with ``ms`` never expire (exptime 0) unless ``value_ttl > 0``, which the early
-  recache ``R`` needs; ``md`` without ``I`` (a plain delete) is not modelled: with ``N`` it
-  behaves like a stub expiry.
+- Values stored with ``ms`` (or ``set``) never expire (exptime 0) unless ``value_ttl > 0``,
+  which the early recache ``R`` needs; the writer deletes with ``md k I`` or, with
+  ``invalidation=delete``, the classic ``delete k`` (``md k`` without ``I`` does the same).
+- A classic client's ``get`` and its database query are one step, like a winner's ``mg``; it
+  remembers no CAS (``cas_seen`` stays 0). Which requests are classic is fixed by their number
+  (the last ones), so requests are interchangeable within each kind only.
 
 Meant to fail: FRESH with ``cas=off`` (the winner read the old version, ``md k I`` marks the
-stub stale, the unconditional ``ms`` then stores the old version as fresh); ONE when
-``stub_ttl <= rebuild`` (the stub expires under the winner and a second client wins).
+stub stale, the unconditional ``ms`` then stores the old version as fresh), and with a classic
+client (its ``set`` cannot carry a CAS); ONE when ``stub_ttl <= rebuild`` (the stub expires
+under the winner and a second client wins), when ``stale_ttl <= rebuild`` (the stale item
+does), with a second invalidation during the recache (the win is re-armed), and with a classic
+client (its miss is nobody's win); NOPLACEHOLDER with a classic client beside meta clients.
+Meant to hold: from a warm item, one ``md k I T<stale_ttl>`` with ``stale_ttl > rebuild`` gives
+one recache while everybody else is served the stale value (ONE, FRESH with ``C<cas>``), and
+with meta clients only nobody serves a placeholder.
 """
 
 from __future__ import annotations
@@ -47,14 +73,28 @@ from typing import ClassVar
 
 from herdproof.models import environment, policy, program
 from herdproof.models import memcached_item as mi
-from herdproof.models.core import Invariant
+from herdproof.models.candidates import Candidate, each_pair, each_request, whole
+from herdproof.models.core import Action, Invariant
+from herdproof.models.environment import Crash, Pause
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.memcached_item import (
     Item,  # the item's semantics live there; re-exported here
 )
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
+from herdproof.models.ops import (
+    Bool,
+    Int,
+    all_of,
+    any_of,
+    any_where,
+    count,
+    implies,
+    is_symbolic,
+    ite,
+    negate,
+    set_at,
+)
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import RequestAction, Send, Step, Timer
 from herdproof.models.symmetry import Symmetry
@@ -70,6 +110,16 @@ PARAMS: tuple[Param, ...] = (
     Param("recache", int, 0, "mg ... R<secs>: early-recache win below this remaining TTL "
           "(0: off; needs value_ttl)", minimum=0),
     Param("value_ttl", int, 0, "TTL of stored values (0: never expire)", minimum=0),
+    Param("start", str, "absent", "the key at the start: absent (a cold miss) or value (v0 "
+          "stored with CAS 1 and start_ttl ticks left)", choices=("absent", "value")),
+    Param("start_ttl", int, 0, "ticks the start value has left (0: never expires; 1: gone at "
+          "the next tick)", minimum=0),
+    Param("stale_ttl", int, 0, "md k I T<stale_ttl>: ticks the writer's invalidation gives the "
+          "stale item (0: T not sent, the TTL is kept)", minimum=0, timing=True),
+    Param("invalidation", str, "mark", "the writer's invalidation: mark (md k I) or delete "
+          "(the classic delete k)", choices=("mark", "delete")),
+    Param("classic", int, 0, "how many of the requests (the last ones) use the classic text "
+          "protocol: get k, on a miss rebuild and set k", minimum=0),
     *program.environment_params(writers=1),
 )
 
@@ -83,12 +133,13 @@ class PC(IntEnum):
     GOT_VALUE = 3   # ended with the value
     GOT_STALE = 4   # ended with the value marked stale (X)
     CRASHED = 5     # its process died
+    GOT_EMPTY = 6   # a classic client served a stub's 0 bytes as the value
 
 
-IDLE, REBUILDING, SLEEPING, GOT_VALUE, GOT_STALE, CRASHED = tuple(PC)
-DONE = (GOT_VALUE, GOT_STALE, CRASHED)
+IDLE, REBUILDING, SLEEPING, GOT_VALUE, GOT_STALE, CRASHED, GOT_EMPTY = tuple(PC)
+DONE = (GOT_VALUE, GOT_STALE, CRASHED, GOT_EMPTY)
 #: How ``describe`` shows each label, indexed by :class:`PC`.
-SHORT = ("-", "W rebuild", "Z wait", "value", "stale", "crashed")
+SHORT = ("-", "W rebuild", "Z wait", "value", "stale", "crashed", "empty (stub)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +154,11 @@ class MetaConfig:
     cas: bool
     recache: int
     value_ttl: int
+    start: str
+    start_ttl: int
+    stale_ttl: Int
+    invalidation: str
+    classic: int
     pause: Int
     crash: bool
     crashes: int
@@ -113,6 +169,19 @@ class MetaConfig:
         if params["recache"] and not params["value_ttl"]:
             raise InvalidParameter("parameter `recache` of memcached-meta needs value_ttl > 0: "
                                    "a value that never expires has no remaining TTL to compare")
+        if int(params["classic"]) > int(params["requests"]):
+            raise InvalidParameter(
+                f"parameter `classic` of memcached-meta counts requests that use the classic "
+                f"protocol, so it can be at most requests={params['requests']}, not "
+                f"{params['classic']}")
+        if params["start_ttl"] and params["start"] != "value":
+            raise InvalidParameter("parameter `start_ttl` of memcached-meta needs start=value: "
+                                   "an absent key has no TTL")
+        stale_ttl = params["stale_ttl"]
+        if params["invalidation"] != "mark" and (is_symbolic(stale_ttl) or stale_ttl):
+            raise InvalidParameter("parameter `stale_ttl` of memcached-meta needs "
+                                   "invalidation=mark: it is the T flag of md k I, and the "
+                                   "classic delete k has none")
         return cls(**dict(params))  # type: ignore[arg-type]
 
 
@@ -163,6 +232,26 @@ class StoreRejected(RequestAction):
     value it read. Enabled when due and the CAS no longer matches."""
 
 
+class ClassicHit(RequestAction):
+    """Classic client r's get k returns a value (a stale one unmarked: get shows no flags) and
+    r serves it; enabled when r arrives and the item holds a value."""
+
+
+class ServeEmpty(RequestAction):
+    """Classic client r's get k hits a meta client's 0-byte stub, and r serves the empty bytes
+    as the value; enabled when r arrives and the item is a stub."""
+
+
+class ClassicMiss(RequestAction):
+    """Classic client r's get k misses (END), and r queries the database; enabled when r
+    arrives and the key is absent."""
+
+
+class ClassicSet(RequestAction):
+    """Classic client r's set k stores the version it read, unconditionally (no CAS); enabled
+    when its rebuild is due."""
+
+
 # -- the program: one request, step by step ------------------------------------------------
 #
 # "About to mg" is two places of the program: a request that has not arrived (IDLE) and one
@@ -173,6 +262,8 @@ MEMCACHED, DB = "memcached", "DB"
 ABOUT_TO_MG = (IDLE, SLEEPING)
 MG = "mg k v c N<stub_ttl> [R<recache>]"
 MS = "ms k S<n> C<cas> (cas=on) or ms k S<n> (cas=off)"
+GET = "get k (classic text protocol)"
+SET = "set k 0 <value_ttl> <n> (classic text protocol)"
 
 
 def _mg(reply: str) -> tuple[Say, ...]:
@@ -189,6 +280,22 @@ def _ms(reply: str) -> tuple[Say, ...]:
 def _slept(s: MetaState, r: int) -> Bool:
     """Beyond the labels, "about to mg": a sleep after a Z is over (IDLE's timer is 0)."""
     return s.timer[r] == 0
+
+
+def _get(reply: str) -> tuple[Say, ...]:
+    return (call(MEMCACHED, "get key"), answer(MEMCACHED, reply))
+
+
+def _with_classic(cfg: MetaConfig) -> bool:
+    return cfg.classic > 0
+
+
+def _marks(cfg: MetaConfig) -> bool:
+    return cfg.invalidation == "mark"
+
+
+def _deletes(cfg: MetaConfig) -> bool:
+    return cfg.invalidation == "delete"
 
 
 def _with_winners(cfg: MetaConfig) -> bool:
@@ -212,6 +319,8 @@ def _without_cas(cfg: MetaConfig) -> bool:
 MG_SENDS = (Send("mg", "k", flags="v c N<stub_ttl> R<recache>"),)
 MS_SENDS = (Send("ms", "k", value="seen", cas="cas_seen", flags="T<value_ttl>", when=_with_cas),
             Send("ms", "k", value="seen", flags="T<value_ttl>", when=_without_cas))
+GET_SENDS = (Send("get", "k"),)
+SET_SENDS = (Send("set", "k", value="seen", flags="T<value_ttl>"),)
 
 
 STEPS: tuple[Step[MetaState], ...] = (
@@ -245,7 +354,31 @@ STEPS: tuple[Step[MetaState], ...] = (
          says=_ms("EX or NF: not stored"),
          guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.cas_matches(s, r))),
          effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    # the classic clients (the last ``classic`` requests; :meth:`MetaModel.runs` says whose)
+    Step(ClassicHit, at=IDLE, when=_with_classic, command=GET, sends=GET_SENDS,
+         says=_get("VALUE: the value (no flags: fresh or stale, it cannot tell)"),
+         guard=lambda m, s, r: s.item.valued,
+         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+    Step(ServeEmpty, at=IDLE, when=_with_classic, command=GET, sends=GET_SENDS,
+         says=(*_get("VALUE, 0 bytes: a meta client's stub"),
+               note("serves the empty bytes as the value")),
+         guard=lambda m, s, r: mi.is_stub(s.item),
+         effect=lambda m, s, r: m.end(s, r, GOT_EMPTY)),
+    Step(ClassicMiss, at=IDLE, when=_with_classic, command=GET, sends=GET_SENDS,
+         says=_get("END: a miss, it queries the database itself"),
+         guard=lambda m, s, r: negate(mi.classic_hit(s.item)),
+         effect=lambda m, s, r: replace(m.goto(s, r, REBUILDING), starts=s.starts + 1,
+                                        seen=set_at(s.seen, r, s.db))),
+    Step(ClassicSet, at=REBUILDING, when=_with_classic, command=SET, sends=SET_SENDS,
+         says=(answer(DB, "rows (rebuild done)"), call(MEMCACHED, "set key value"),
+               answer(MEMCACHED, "STORED")),
+         guard=lambda m, s, r: m.completes(s, r),
+         effect=lambda m, s, r: m.end(replace(s, item=mi.store(
+             s.item, s.seen[r], m.cfg.value_ttl, fresh_cas=s.item.cas + 1)), r, GOT_VALUE)),
 )
+
+#: The steps only a classic client takes; every other request step is a meta client's.
+CLASSIC_STEPS = (ClassicHit, ServeEmpty, ClassicMiss, ClassicSet)
 
 
 class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
@@ -258,51 +391,116 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     WORK = REBUILDING
     DONE = DONE
     ERRORS = (CRASHED,)
+    FALLBACKS = (GOT_STALE,)
     PARTICIPANTS = (MEMCACHED, DB)
     MEMCACHED_KEYS = (("k", "item"),)
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
-        "Pause": (), "Crash": (), "Write": (Send("md", "k", flags="I"),)}
+        "Pause": (), "Crash": (),
+        "Write": (Send("md", "k", flags="I T<stale_ttl>", when=_marks),
+                  Send("delete", "k", when=_deletes))}
+    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
+        "Write": (note("a writer commits {db}", over=DB),
+                  Say(DB, MEMCACHED, "md key I (mark stale)", only="marks_only"),
+                  Say(DB, MEMCACHED, "md key I T{stale_ttl} (mark stale, {stale_ttl} tick(s) "
+                      "to live)", only="marks_for"),
+                  Say(DB, MEMCACHED, "delete key", only="deletes"))}
 
     # -- the contract ------------------------------------------------------------------
 
     def initial_states(self) -> tuple[MetaState, ...]:
         n = self.cfg.requests
         return (MetaState(pc=(IDLE,) * n, timer=(0,) * n, held=(False,) * n, seen=(0,) * n,
-                          cas_seen=(0,) * n, item=Item(), db=0, starts=0, crashed=0),)
+                          cas_seen=(0,) * n, item=self.start_item(), db=0, starts=0,
+                          crashed=0),)
+
+    def start_item(self) -> Item:
+        """The key at the start: absent, or ``v0`` stored with CAS 1 and ``start_ttl`` left."""
+        if self.cfg.start == "absent":
+            return Item()
+        return Item(present=True, valued=True, version=0, ttl=self.cfg.start_ttl, cas=1)
+
+    def is_classic(self, r: int) -> bool:
+        """Request r speaks the classic text protocol (the last ``classic`` requests do)."""
+        return r >= self.cfg.requests - self.cfg.classic
+
+    def runs(self, a: Action) -> bool:
+        """Whether action ``a`` is one its request's kind of client takes (classic steps for
+        classic clients, meta steps for meta clients; the environment's for everybody)."""
+        r = getattr(a, "r", None)
+        if not isinstance(r, int) or isinstance(a, Pause | Crash):
+            return True
+        return (type(a) in CLASSIC_STEPS) == self.is_classic(r)
+
+    def _build_actions(self) -> tuple[Action, ...]:
+        """The layer's actions, each request's only those of its kind of client."""
+        return tuple(a for a in super()._build_actions() if self.runs(a))
+
+    def enabled(self, s: MetaState, a: Action) -> Bool:
+        return self.runs(a) and super().enabled(s, a)
 
     def in_domain(self, s: MetaState) -> Bool:
         cfg = self.cfg
         item = s.item
         per_request = [
             all_of(
-                pc >= IDLE, pc <= CRASHED, self.timer_in_domain(pc, timer, held),
+                pc >= IDLE, pc <= (GOT_EMPTY if cfg.classic else CRASHED),
+                self.timer_in_domain(pc, timer, held),
                 seen >= 0, seen <= s.db, cas_seen >= 0, cas_seen <= item.cas,
+                *self._kind_in_domain(r, pc, cas_seen),
             )
-            for pc, timer, held, seen, cas_seen in zip(s.pc, s.timer, s.held, s.seen,
-                                                       s.cas_seen, strict=True)
+            for r, (pc, timer, held, seen, cas_seen) in enumerate(zip(
+                s.pc, s.timer, s.held, s.seen, s.cas_seen, strict=True))
         ]
+        # The lives an item may have left: a stub's, a stored value's, and with the options
+        # that set them, the start value's and a stale item's after md I T.
+        stub_lives = [item.ttl <= cfg.stub_ttl, *self._stale_life(item.ttl)]
+        value_lives = [item.ttl <= cfg.value_ttl, *self._stale_life(item.ttl)]
+        if cfg.start_ttl:
+            value_lives.append(item.ttl <= cfg.start_ttl)
         return all_of(
             *per_request,
-            item.ttl >= 0, any_of(item.ttl <= cfg.stub_ttl, item.ttl <= cfg.value_ttl),
+            item.ttl >= 0, any_of(*stub_lives, *value_lives),
             implies(negate(item.present), all_of(negate(item.valued), negate(item.stale),
                                                  negate(item.won), item.ttl == 0,
                                                  item.version == 0)),
             implies(negate(item.valued), item.version == 0),
             implies(all_of(item.present, negate(item.valued)),
-                    all_of(item.ttl > 0, item.ttl <= cfg.stub_ttl)),
-            implies(item.valued, item.ttl <= cfg.value_ttl),
+                    all_of(item.ttl > 0, any_of(*stub_lives))),
+            implies(item.valued, any_of(*value_lives)),
             implies(item.stale, s.db > 0),
             item.version >= 0, item.version <= s.db,
-            item.cas >= 0, item.cas <= 2 * cfg.requests + cfg.writers,
+            item.cas >= 0,
+            item.cas <= 2 * cfg.requests + cfg.writers + (cfg.start == "value"),
             s.db >= 0, s.db <= cfg.writers,
             s.starts >= 0, s.starts <= cfg.requests,
             s.crashed >= 0, s.crashed <= environment.crash_bound(cfg.crash, cfg.crashes),
         )
 
+    def _stale_life(self, ttl: Int) -> list[Bool]:
+        """``ttl <= stale_ttl`` when ``md k I T<stale_ttl>`` may set it (nothing otherwise)."""
+        stale_ttl = self.cfg.stale_ttl
+        if not self.cfg.writers or not (is_symbolic(stale_ttl) or stale_ttl):
+            return []
+        return [ttl <= stale_ttl]
+
+    def _kind_in_domain(self, r: int, pc: Int, cas_seen: Int) -> list[Bool]:
+        """A classic client never sleeps on a Z nor remembers a CAS; a meta client never
+        serves a stub's bytes (only with classic clients: nothing to say otherwise)."""
+        if not self.cfg.classic:
+            return []
+        if self.is_classic(r):
+            return [pc != SLEEPING, cas_seen == 0]
+        return [pc != GOT_EMPTY]
+
     def observe(self, s: MetaState) -> Observation:
         item = s.item
         fresh_value = all_of(item.present, item.valued, negate(item.stale))
-        return self.observation(s, fresh_value, cached=item.version)
+        if self.cfg.start == "value":
+            # the start value is there, but nobody refilled it: in a warm start it alone holds
+            # CAS 1 (every later item takes a newer id)
+            fresh_value = all_of(fresh_value, item.cas != 1)
+        observed = self.observation(s, fresh_value, cached=item.version)
+        return replace(observed, placeholder_served=any_where(s.pc, lambda pc: pc == GOT_EMPTY))
 
     def describe(self, s: MetaState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -321,9 +519,16 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
           the CAS its mg returned (while the stub outlives the rebuild, without writers).
         - one-rebuilder, starts: at most one winner; starts count the winners, or one once the
           key holds a value.
+        - winner-life: the same for a winner of either kind of item, from a warm start: its
+          item is present, won, with its CAS, and a stub with ``stub_ttl - elapsed`` left or a
+          stale value with ``stale_ttl - elapsed`` left (one ``md k I T<stale_ttl>``).
+        - warm: from a warm start, until the write nothing rebuilds and the item is the start
+          value; after it, the starts count the winners, or one once a fresh value is back.
+        - no-empty: no request has served a stub's bytes (meta clients only).
         """
         cfg = self.cfg
         n = range(cfg.requests)
+        warm = self._warm_invariants()
         return (
             Invariant("cas-read", lambda s: all_of(*(implies(
                 all_of(s.pc[r] == REBUILDING, s.item.present, s.item.cas == s.cas_seen[r]),
@@ -336,16 +541,95 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             Invariant("one-rebuilder", lambda s: count(pc == REBUILDING for pc in s.pc) <= 1),
             Invariant("starts", lambda s: s.starts == ite(
                 s.item.valued, 1, count(pc == REBUILDING for pc in s.pc))),
+            *warm,
+        )
+
+    def _warm_invariants(self) -> tuple[Invariant, ...]:
+        """winner-life, warm and no-empty (see :meth:`invariants`); only for the
+        configurations they speak of, so the others' proofs see the candidates they always
+        had."""
+        cfg = self.cfg
+        n = range(cfg.requests)
+        out: list[Invariant] = []
+        if not cfg.classic:
+            out.append(Invariant("no-empty", lambda s: all_of(*(pc != GOT_EMPTY
+                                                               for pc in s.pc))))
+        if cfg.start != "value":
+            return tuple(out)
+
+        def rebuilding(s: MetaState) -> Int:
+            return count(pc == REBUILDING for pc in s.pc)
+
+        def untouched(item: Item) -> Bool:
+            """The start value, as stored (its TTL aside)."""
+            return all_of(item.present, item.valued, item.version == 0, negate(item.stale),
+                          negate(item.won), item.cas == 1)
+
+        stale_ttl = cfg.stale_ttl
+        out += [
+            Invariant("winner-life", lambda s: all_of(*(implies(
+                s.pc[r] == REBUILDING,
+                all_of(s.item.present, s.item.won, s.item.cas == s.cas_seen[r],
+                       ite(s.item.valued,
+                           all_of(s.item.stale, s.item.ttl + s.timer[r] == stale_ttl),
+                           s.item.ttl + s.timer[r] == cfg.stub_ttl))) for r in n))),
+            Invariant("warm", lambda s: all_of(
+                implies(s.db == 0, all_of(untouched(s.item), s.item.ttl == 0,
+                                          rebuilding(s) == 0, s.starts == 0)),
+                implies(s.db > 0, s.starts == ite(
+                    all_of(s.item.valued, negate(s.item.stale)), 1, rebuilding(s))))),
+        ]
+        return tuple(out)
+
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per request (or pair of requests), for the proof
+        for every number of requests (``herdproof prove --all-sizes``)."""
+        cfg = self.cfg
+
+        def rebuilding(s: MetaState, r: int) -> Bool:
+            return s.pc[r] == REBUILDING
+
+        return (
+            each_request("cas-read", "a winner whose CAS still matches the item read the "
+                         "newest version",
+                         lambda m, s, r: implies(all_of(rebuilding(s, r), s.item.present,
+                                                        s.item.cas == s.cas_seen[r]),
+                                                 s.seen[r] >= s.db)),
+            each_request("cas-seen", "a winner's CAS is one memcached issued",
+                         lambda m, s, r: all_of(s.cas_seen[r] >= 0,
+                                                s.cas_seen[r] <= s.item.cas)),
+            whole("item", "the item's version is one the database had, its TTL not negative",
+                  lambda m, s: all_of(s.item.version >= 0, s.item.version <= s.db,
+                                      s.item.ttl >= 0, s.item.cas >= 0)),
+            whole("fresh-value", "a value not marked stale is the newest version",
+                  lambda m, s: implies(all_of(s.item.valued, negate(s.item.stale)),
+                                       s.item.version >= s.db)),
+            each_request("stub-life", "a winner's stub is present, won, has stub_ttl - elapsed "
+                         "ticks left and the CAS its mg returned",
+                         lambda m, s, r: implies(rebuilding(s, r), all_of(
+                             s.item.present, negate(s.item.valued), s.item.won,
+                             s.item.cas == s.cas_seen[r],
+                             s.item.ttl + s.timer[r] == cfg.stub_ttl))),
+            each_pair("one-rebuilder", "no two requests hold a win at once",
+                      lambda m, s, r, q: negate(all_of(rebuilding(s, r), rebuilding(s, q)))),
+            whole("unstarted", "before the first rebuild starts the key holds no value",
+                  lambda m, s: implies(s.starts == 0, negate(s.item.valued))),
         )
 
     def symmetry(self) -> Symmetry:
         """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
         model, such as SPIN)."""
+        n, classic = self.cfg.requests, self.cfg.classic
+        kinds = (tuple(range(n - classic)), tuple(range(n - classic, n)))
         return Symmetry(fields=("pc", "timer", "held", "seen", "cas_seen"),
-                        groups=(tuple(range(self.cfg.requests)),))
+                        groups=tuple(kind for kind in kinds if kind))
 
     def canonical(self, s: MetaState) -> MetaState:
-        """Requests are interchangeable: sort them by everything that distinguishes them."""
+        """Requests of one kind (meta, classic) are interchangeable: sort them by everything
+        that distinguishes them."""
+        if self.cfg.classic:
+            canonical: MetaState = self.symmetry().canonical(s)
+            return canonical
         return self.sort_requests(s, "pc", "timer", "held", "seen", "cas_seen")
 
     # -- the steps of the program --------------------------------------------------------
@@ -374,9 +658,19 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     # -- the environment and the item's clock -------------------------------------------
 
     def write(self, s: MetaState) -> MetaState:
-        """Commit ``db + 1``, then ``md k I``: a present item is marked stale, its win re-armed
-        and its CAS bumped; an absent one stays absent (NF)."""
-        return replace(s, db=s.db + 1, item=mi.invalidate(s.item, fresh_cas=s.item.cas + 1))
+        """Commit ``db + 1``, then ``md k I [T<stale_ttl>]``: a present item is marked stale,
+        its win re-armed, its CAS bumped (and its TTL set); an absent one stays absent (NF).
+        With ``invalidation=delete``, ``delete k``: the item is gone."""
+        if _deletes(self.cfg):
+            return replace(s, db=s.db + 1, item=mi.delete(s.item))
+        stale_ttl = self.cfg.stale_ttl
+        life: Int | None = None
+        if is_symbolic(stale_ttl):
+            life = ite(stale_ttl == 0, s.item.ttl, stale_ttl)
+        elif stale_ttl:
+            life = stale_ttl
+        return replace(s, db=s.db + 1,
+                       item=mi.invalidate(s.item, fresh_cas=s.item.cas + 1, ttl=life))
 
     def crash(self, s: MetaState, r: int) -> MetaState:
         """r's process dies mid-rebuild: it never stores, and its stub is left to expire."""
@@ -394,13 +688,21 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     # -- narration -------------------------------------------------------------------------
 
     def facts(self, before: MetaState, after: MetaState, r: int | None) -> dict[str, str]:
-        """Whether the winner's store carries ``C<cas>``."""
+        """Whether the winner's store carries ``C<cas>``, and how the writer invalidates."""
         cas = self.cfg.cas
-        return {"with_cas": "yes" if cas else "", "without_cas": "" if cas else "yes"}
+        marks, life = _marks(self.cfg), self.cfg.stale_ttl
+        return {"with_cas": "yes" if cas else "", "without_cas": "" if cas else "yes",
+                "marks_only": "yes" if marks and not life else "",
+                "marks_for": "yes" if marks and life else "",
+                "deletes": "" if marks else "yes"}
 
     def _describe_request(self, s: MetaState, r: int) -> str:
         """``W rebuild 1/2 v0 cas 3 paused`` for a winner, ``Z wait 1`` for a sleeper."""
         pc = PC(s.pc[r])
+        if pc == REBUILDING and self.is_classic(r):
+            read = f" v{s.seen[r]}" if self.cfg.writers else ""
+            paused = " paused" if s.held[r] else ""
+            return f"get miss: rebuild {s.timer[r]}/{self.cfg.rebuild}{read}{paused}"
         if pc == REBUILDING:
             read = f" v{s.seen[r]}" if self.cfg.writers else ""
             cas = f" cas {s.cas_seen[r]}" if self.cfg.cas else ""

@@ -57,11 +57,14 @@ freed lock, or leads a new flight, and rebuilds again).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
+from operator import itemgetter
 from typing import ClassVar
 
 from herdproof.models import cache, environment, redis_lock, singleflight
+from herdproof.models.candidates import Candidate, each_node, each_pair, each_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import Say, answer, call, note
@@ -76,6 +79,7 @@ from herdproof.models.ops import (
     ite,
     negate,
     set_at,
+    update_where,
 )
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.policy import PolicySpec, Preset
@@ -87,6 +91,7 @@ from herdproof.models.program import (
     Send,
     Step,
     Timer,
+    evolve,
 )
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 from herdproof.models.singleflight import NO_LEADER
@@ -337,14 +342,14 @@ STEPS: tuple[Step[StackState], ...] = (
          says=(note("leads its node's flight (single-flight)"),),
          guard=lambda m, s, r: negate(singleflight.in_flight(s.flights, m.cfg.node_of(r))),
          sends=(),
-         effect=lambda m, s, r: m.contend(replace(
+         effect=lambda m, s, r: m.contend(evolve(
              s, flights=singleflight.lead(s.flights, m.cfg.node_of(r), r)), r)),
     Step(WinLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
          says=(SET_NX, answer(REDIS, "OK")),
          guard=lambda m, s, r: redis_lock.is_free(s.lock),
          sends=SET_LOCK,
          effect=lambda m, s, r: m.cleared(m.issue_token(
-             replace(s, lock=redis_lock.acquire(s.lock, r, m.cfg.ex)), r), r)),
+             evolve(s, lock=redis_lock.acquire(s.lock, r, m.cfg.ex)), r), r)),
     Step(LoseLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
          says=(SET_NX, answer(REDIS, "nil (held by {owner})", only="owner"),
                answer(REDIS, "nil", only="no_owner"),
@@ -365,7 +370,7 @@ STEPS: tuple[Step[StackState], ...] = (
          says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
          sends=(Send("SET", "cache", token=True), *RELEASE_LOCK),
-         effect=lambda m, s, r: m.release_and_end(replace(
+         effect=lambda m, s, r: m.release_and_end(evolve(
              s, cache_filled=cache.fill(), cached=s.seen[r], accepted=s.token[r]), r)),
     Step(FillRejected, at=REBUILDING, when=_with_fencing, command="SET key <value> (fenced)",
          says=(REBUILT, call(REDIS, "SET key value"),
@@ -406,6 +411,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     WORK = REBUILDING
     DONE = DONE
     ERRORS = (CRASHED,)
+    FALLBACKS = (GOT_FALLBACK,)
     PARTICIPANTS = (REDIS, DB)
     KEYS = (("lock", "token"), ("cache", "presence"))
     ENVIRONMENT_SENDS: ClassVar[Mapping[str, tuple[Send, ...]]] = {
@@ -540,6 +546,108 @@ class StackModel(ProgramModel[StackConfig, StackState]):
             s.cache_filled, 1, count(pc == REBUILDING for pc in s.pc))))
         return tuple(found)
 
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per request (or pair, or node), for the proof
+        for every fleet size (``herdproof prove --all-sizes``); it keeps the inductive ones."""
+        cfg = self.cfg
+        holding = (RECHECK, REBUILDING, RELEASING_MINE)
+        past_lookup = (READY, RECHECK, REBUILDING, SLEEPING, RELEASING_MINE, RELEASING_OTHER)
+
+        def at(s: StackState, r: int, labels: tuple[int, ...]) -> Bool:
+            return any_of(*(s.pc[r] == label for label in labels))
+
+        found: list[Candidate] = []
+        if cfg.lock:
+            found += [
+                whole("lock-key", "the lock key lives 0..ex ticks, and only while it has an owner",
+                      lambda m, s: all_of(s.lock.remaining >= 0, s.lock.remaining <= cfg.ex,
+                                          any_of(s.lock.owner != NO_OWNER,
+                                                 s.lock.remaining == 0))),
+                each_request("lock-holder", "a request re-checking or rebuilding holds the lock",
+                             lambda m, s, r: implies(at(s, r, (RECHECK, REBUILDING)),
+                                                     s.lock.owner == r)),
+                each_request("lock-life", "a rebuilder's lock lives ex - elapsed more ticks",
+                             lambda m, s, r: implies(s.pc[r] == REBUILDING,
+                                                     s.lock.remaining + s.timer[r] == cfg.ex)),
+                each_request("owned-lock-life", "a rebuilder that still owns the lock has "
+                             "ex - elapsed ticks of it left",
+                             lambda m, s, r: implies(all_of(s.pc[r] == REBUILDING,
+                                                            s.lock.owner == r),
+                                                     s.lock.remaining + s.timer[r] == cfg.ex)),
+                each_request("lapsed-lock", "a rebuilder that lost the lock has rebuilt for "
+                             "longer than ex",
+                             lambda m, s, r: implies(all_of(s.pc[r] == REBUILDING,
+                                                            s.lock.owner != r),
+                                                     s.timer[r] > cfg.ex)),
+                each_request("fresh-lock", "a request re-checking won its lock this tick",
+                             lambda m, s, r: implies(s.pc[r] == RECHECK,
+                                                     s.lock.remaining == cfg.ex)),
+                each_pair("one-holder", "at most one request acts as the lock's holder",
+                          lambda m, s, r, q: negate(all_of(at(s, r, holding),
+                                                           at(s, q, holding)))),
+                whole("owner-at-work", "the lock's owner is re-checking, rebuilding, "
+                      "releasing, or crashed",
+                      lambda m, s: implies(s.lock.owner != NO_OWNER, at(
+                          s, s.lock.owner, (*holding, RELEASING_OTHER, CRASHED)))),
+                whole("no-foreign", "no lock has been released by a non-owner",
+                      lambda m, s: negate(s.foreign)),
+                whole("rebuild-owner", "once a rebuild started and until the cache is filled, "
+                      "the lock's owner is rebuilding",
+                      lambda m, s: implies(all_of(s.starts >= 1, negate(s.cache_filled)),
+                                           all_of(s.lock.owner != NO_OWNER,
+                                                  s.pc[s.lock.owner] == REBUILDING))),
+            ]
+        if _with_get_del(cfg):
+            found.append(each_request(
+                "release-life", "between its GET lock and its DEL lock, a request that read "
+                "its own token still owns the lock, with rebuild + gap of its life spent",
+                lambda m, s, r: implies(s.pc[r] == RELEASING_MINE, all_of(
+                    s.lock.owner == r,
+                    s.lock.remaining + s.timer[r] + cfg.rebuild == cfg.ex))))
+        if cfg.fencing:
+            found += [
+                each_request("fenced-read", "a rebuilder whose token the cache would still "
+                             "accept read the newest version",
+                             lambda m, s, r: implies(all_of(s.pc[r] == REBUILDING,
+                                                            s.token[r] >= s.accepted),
+                                                     s.seen[r] >= s.db)),
+                whole("fence", "tokens accepted were issued",
+                      lambda m, s: all_of(s.accepted >= 0, s.accepted <= s.fence,
+                                          s.cached >= 0, s.cached <= s.db)),
+                each_request("token", "a request's token was issued",
+                             lambda m, s, r: all_of(s.token[r] >= 0, s.token[r] <= s.fence)),
+            ]
+        if cfg.singleflight:
+            found += [
+                each_request("leader", "a request past the in-process look-up leads its node",
+                             lambda m, s, r: implies(at(s, r, past_lookup),
+                                                     s.flights[m.cfg.node_of(r)] == r)),
+                each_node("leader-active", "a node's leader is its own request, past the "
+                          "look-up (rebuilding, or still on its way to the value)",
+                          lambda m, s, n: implies(s.flights[n] != NO_LEADER, all_of(
+                              m.cfg.node_of(s.flights[n]) == n,
+                              at(s, s.flights[n], past_lookup)))),
+                each_request("follower", "a follower's node has a leader at work",
+                             lambda m, s, r: implies(s.pc[r] == FOLLOWING,
+                                                     s.flights[m.cfg.node_of(r)] != NO_LEADER)),
+            ]
+        found += [
+            each_request("sleep", "a request that lost the lock sleeps at most wait ticks",
+                         lambda m, s, r: implies(s.pc[r] == SLEEPING, s.timer[r] <= cfg.wait)),
+            whole("unstarted", "before the first rebuild starts the cache stays empty",
+                  lambda m, s: implies(s.starts == 0, negate(s.cache_filled))),
+            each_request("no-early-rebuild", "no request rebuilds before a rebuild started",
+                         lambda m, s, r: implies(s.starts == 0, s.pc[r] != REBUILDING)),
+            each_request("refilled-starts", "a rebuild still running after the cache was "
+                         "filled is a second database query",
+                         lambda m, s, r: implies(all_of(s.cache_filled,
+                                                        s.pc[r] == REBUILDING), s.starts >= 2)),
+            each_pair("two-starts", "two rebuilds running are two database queries",
+                      lambda m, s, r, q: implies(all_of(s.pc[r] == REBUILDING,
+                                                        s.pc[q] == REBUILDING), s.starts >= 2)),
+        ]
+        return tuple(found)
+
     def symmetry(self) -> Symmetry:
         """The symmetry :meth:`canonical` reduces by, as data (for engines that generate a
         model, such as SPIN): a node's requests are interchangeable, and so are nodes; the lock
@@ -556,24 +664,44 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         whether it owns the lock, whether it leads its node's flight); the lock owner and the
         flight leaders are then renamed to follow the sorted order.
         """
-        cfg = self.cfg
-        keys = [(s.pc[r], s.timer[r], s.lock.owner == r, s.flights[cfg.node_of(r)] == r,
-                 s.held[r], s.seen[r], s.token[r])
-                for r in range(cfg.requests)]
-        members = [sorted(cfg.requests_of(n), key=keys.__getitem__) for n in range(cfg.nodes)]
+        requests, node_of, groups, identity, unused = self._shape
+        pcs, timers, held, seen, token = s.pc, s.timer, s.held, s.seen, s.token
+        owner, leaders = s.lock.owner, s.flights
+        if held == unused and seen == unused and token == unused:  # no pause, writer, fencing
+            keys: list[tuple[Int, ...]] = [(pcs[r], timers[r], owner == r,
+                                            leaders[node_of[r]] == r) for r in requests]
+        else:
+            keys = [(pcs[r], timers[r], owner == r, leaders[node_of[r]] == r, held[r], seen[r],
+                     token[r]) for r in requests]
+        members = [sorted(group, key=keys.__getitem__) for group in groups]
         node_keys = [[keys[r] for r in rs] for rs in members]
-        nodes = sorted(range(cfg.nodes), key=node_keys.__getitem__)
+        nodes = sorted(range(len(groups)), key=node_keys.__getitem__)
         order = [r for n in nodes for r in members[n]]
-        new_id = {old: new for new, old in enumerate(order)}
-        return StackState(
-            pc=tuple(s.pc[r] for r in order),
-            timer=tuple(s.timer[r] for r in order),
-            flights=tuple(new_id.get(s.flights[n], NO_LEADER) for n in nodes),
-            lock=RedisLock(owner=new_id.get(s.lock.owner, NO_OWNER), remaining=s.lock.remaining),
-            cache_filled=s.cache_filled, starts=s.starts, foreign=s.foreign, t=s.t,
-            held=tuple(s.held[r] for r in order), seen=tuple(s.seen[r] for r in order),
-            token=tuple(s.token[r] for r in order), db=s.db, cached=s.cached, fence=s.fence,
-            accepted=s.accepted, crashed=s.crashed)
+        if order == identity:
+            return s  # already sorted (about half the states the search meets): no copy
+        moved = itemgetter(*order)  # two or more requests: a one-request order is the identity
+        new_id = [NO_OWNER] * len(order)
+        for new, old in enumerate(order):
+            new_id[old] = new
+        return evolve(
+            s, pc=moved(pcs), timer=moved(timers), held=moved(held), seen=moved(seen),
+            token=moved(token),
+            flights=tuple(NO_LEADER if leader == NO_LEADER else new_id[leader]
+                          for leader in map(leaders.__getitem__, nodes)),
+            lock=RedisLock(owner=NO_OWNER if owner == NO_OWNER else new_id[owner],
+                           remaining=s.lock.remaining))
+
+    @cached_property
+    def _shape(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[range, ...], list[int],
+                              tuple[int, ...]]:
+        """For :meth:`canonical`: the requests, each one's node, each node's requests, the
+        identity order, and the value of ``held``, ``seen`` and ``token`` when their features
+        are off (then they cannot tell requests apart, and the sort leaves them out)."""
+        cfg = self.cfg
+        requests = tuple(range(cfg.requests))
+        return (requests, tuple(cfg.node_of(r) for r in requests),
+                tuple(cfg.requests_of(n) for n in range(cfg.nodes)), list(requests),
+                (0,) * cfg.requests)
 
     # -- the steps of the program --------------------------------------------------------
 
@@ -591,18 +719,14 @@ class StackModel(ProgramModel[StackConfig, StackState]):
 
     def start_rebuild(self, s: StackState, r: int) -> StackState:
         """r queries the database: it reads the current version, which its fill will write."""
-        return replace(self.goto(s, r, REBUILDING), starts=s.starts + 1,
+        return evolve(self.goto(s, r, REBUILDING), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db))
 
     def issue_token(self, s: StackState, r: int) -> StackState:
         """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
         if not self.cfg.fencing:
             return s
-        return replace(s, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
-
-    def completes(self, s: StackState, r: int) -> Bool:
-        """r's rebuild is due and no pause holds it back this tick."""
-        return all_of(environment.due(s.timer[r], self.cfg.rebuild), negate(s.held[r]))
+        return evolve(s, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
 
     def fill_accepted(self, s: StackState, r: int) -> Bool:
         """The cache takes r's fill: always without fencing, else if r's token is not older
@@ -614,10 +738,10 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     def write(self, s: StackState) -> StackState:
         """The writer commits ``db + 1`` and deletes the key; with fencing the delete takes the
         next token and the cache accepts it, so every fill with an older token is refused."""
-        written = replace(s, db=s.db + 1, cache_filled=False)
+        written = evolve(s, db=s.db + 1, cache_filled=False)
         if not self.cfg.fencing:
             return written
-        return replace(written, fence=s.fence + 1, accepted=s.fence + 1)
+        return evolve(written, fence=s.fence + 1, accepted=s.fence + 1)
 
     def crash(self, s: StackState, r: int) -> StackState:
         """r's process dies, holding the lock: every request that process is serving dies
@@ -635,7 +759,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
                        else s.timer[q] for q in range(self.cfg.requests))
         flights = singleflight.resolve(s.flights, self.cfg.node_of(r)) \
             if self.cfg.singleflight else s.flights
-        return replace(s, pc=tuple(pcs), timer=timers, held=tuple(held), seen=tuple(seen),
+        return evolve(s, pc=tuple(pcs), timer=timers, held=tuple(held), seen=tuple(seen),
                        token=tuple(token), flights=flights, crashed=s.crashed + 1)
 
     def release(self, s: StackState, r: int) -> StackState:
@@ -643,7 +767,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         if not self.cfg.lock:
             return s
         foreign = redis_lock.removes_foreign(s.lock, r, self.cfg.release)
-        return replace(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
+        return evolve(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
                        foreign=any_of(s.foreign, foreign))
 
     def release_and_end(self, s: StackState, r: int) -> StackState:
@@ -656,17 +780,18 @@ class StackModel(ProgramModel[StackConfig, StackState]):
 
     def end(self, s: StackState, r: int, outcome: PC) -> StackState:
         """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
-        ended = replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
+        ended = evolve(self.goto(s, r, outcome), held=set_at(s.held, r, False),
                         seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0))
         if not self.cfg.singleflight:
             return ended
         node = self.cfg.node_of(r)
         is_leader = s.flights[node] == r
-        pcs = list(ended.pc)
-        for other in self.cfg.requests_of(node):
-            pcs[other] = ite(all_of(is_leader, pcs[other] == FOLLOWING), outcome, pcs[other])
+        if is_leader is False:  # concretely no leader (a hit, a follower): nobody to resolve
+            return ended
+        pcs = update_where(ended.pc, self.cfg.requests_of(node),
+                           lambda pc: all_of(is_leader, pc == FOLLOWING), lambda pc: outcome)
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
-        return replace(ended, pc=tuple(pcs), flights=flights)
+        return evolve(ended, pc=pcs, flights=flights)
 
     # -- time and the stores ------------------------------------------------------------
 
@@ -678,7 +803,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
     def tick_stores(self, s: StackState) -> StackState:
         """The lock ages; the absolute clock moves only when a horizon bounds it."""
         t = s.t + 1 if self.cfg.horizon > 0 else s.t
-        return replace(s, lock=redis_lock.tick(s.lock), t=t)
+        return evolve(s, lock=redis_lock.tick(s.lock), t=t)
 
     # -- narration and the server's view ---------------------------------------------------
 

@@ -61,7 +61,7 @@ from herdproof.models import environment, policy, program
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import Bool, Int, all_of, count, implies, ite, negate, set_at
+from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import ProgramModel, RequestAction, Step
 from herdproof.models.symmetry import Symmetry
@@ -246,6 +246,7 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
     WORK = REBUILDING
     DONE = DONE
     ERRORS = (CRASHED,)
+    FALLBACKS = (GOT_STALE,)
     PARTICIPANTS = (CACHE, DB)
     ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
         "Pause": (note("the origin answers {r}'s fetch one more tick late (pause)"),),
@@ -312,12 +313,23 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
           as a start when it began.
         - start-per-arrival: a request starts at most one query (a miss or the refresh), so
           starts never exceed the requests that arrived. Together: one request, one query.
+        - one-refresh: once a query started, no second refresh can: the key is fresh, marked
+          updating (the refresh runs or died), or the window is over.
+        - window-clock: with arrivals confined to the stale window (``arrive_before``), the
+          window has ``stale_while_revalidate - since`` ticks left while requests may still
+          arrive, so none arrives to a closed window (vacuous without an arrival window).
+          With these, "inside the stale window, one origin fetch" (REBUILDS<=1) is inductive.
         """
+        cfg = self.cfg
         return (
             Invariant("started-rebuilders", lambda s: count(pc == REBUILDING for pc in s.pc)
                       + ite(self.refreshing(s), 1, 0) <= s.starts),
             Invariant("start-per-arrival",
                       lambda s: s.starts <= count(pc != IDLE for pc in s.pc)),
+            Invariant("one-refresh", lambda s: implies(
+                s.starts >= 1, any_of(s.fresh, s.refresh != NO_REFRESH, s.window == 0))),
+            Invariant("window-clock", lambda s: implies(
+                s.since < self.arrive_before, s.since + s.window == cfg.stale_while_revalidate)),
         )
 
     def symmetry(self) -> Symmetry:

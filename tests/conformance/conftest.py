@@ -1,7 +1,9 @@
-"""Real servers for the conformance tests: ``redis-server`` and ``memcached`` on loopback ports.
+"""Real servers for the conformance tests: ``redis-server``, ``memcached`` and ``nginx`` on loopback
+ports.
 
 Each server is started once per test session on a free ``127.0.0.1`` port, in a temporary
-directory, without persistence (Redis: ``--save "" --appendonly no``), and stopped afterwards;
+directory, without persistence (Redis: ``--save "" --appendonly no``), and stopped afterwards
+(``nginx`` is started per test, with that test's configuration, under its ``tmp_path``);
 nothing relies on a server left running. A missing binary skips the tests that need it with one
 line naming the Debian package, except in CI (the ``CI`` environment variable set), where it is
 a failure: CI must hold the models against the real servers, not silently skip them. As a
@@ -17,7 +19,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,6 +102,37 @@ def _serve_url(command: list[str], port: int, name: str, cwd: Path,
                url: str) -> Iterator[str]:
     for _ in _serve(command, port, name, cwd):
         yield url
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Callable[[str], int]]:
+    """Start a real ``nginx`` (Debian's ``nginx-light``) with the given ``http { }`` body and
+    return its loopback port; every nginx started is stopped after the test.
+
+    Each runs in the foreground as one process (``daemon off; master_process off;``) under its
+    own prefix in ``tmp_path``: its pid file, error log, temporary paths and proxy cache live
+    there. The body's ``listen`` must name ``{port}``, which is filled in with a free port.
+    """
+    binary = _require("nginx", "nginx-light")
+    with ExitStack() as stack:
+        def start(http: str) -> int:
+            port = _free_port()
+            prefix = tmp_path / f"nginx-{port}"
+            (prefix / "logs").mkdir(parents=True)
+            temp = "\n".join(f"    {kind}_temp_path {prefix / kind};"
+                              for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            conf = prefix / "nginx.conf"
+            conf.write_text(f"daemon off;\nmaster_process off;\npid {prefix / 'nginx.pid'};\n"
+                            f"error_log {prefix / 'logs' / 'error.log'} info;\n"
+                            f"events {{ worker_connections 64; }}\n"
+                            f"http {{\n    access_log off;\n{temp}\n"
+                            f"{http.replace('{port}', str(port))}\n}}\n", encoding="utf-8")
+            command = [binary, "-p", str(prefix), "-c", str(conf),
+                       "-e", str(prefix / "logs" / "error.log")]
+            stack.enter_context(contextmanager(_serve)(command, port, "nginx", prefix))
+            return port
+
+        yield start
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@
   ``tests/conformance`` fails the session: CI must hold the models against the real servers, not
   silently skip them. The exit status becomes 1 and the summary names the skipped tests.
 - :data:`SEQUENCES`: how many command sequences the Hypothesis conformance machines sent to real
-  servers, per machine. Each xdist worker hands its counts to the controller when it finishes
-  (``workeroutput``), and the controller prints the total in the terminal summary.
+  servers, per machine, and the scenarios other conformance tests ran against one (each request
+  schedule sent through a real nginx counts under ``nginx proxy cache``). Each xdist worker
+  hands its counts to the controller when it finishes (``workeroutput``), and the controller
+  prints the total in the terminal summary.
 
 Both are registered by ``tests/conftest.py``, which the controller loads too (this directory's
 own conftest is loaded only where tests are collected: in the workers).

@@ -169,3 +169,36 @@ def test_paranoid_holds_every_state_to_the_type_invariant(
     assert explicit.explore(model).complete
     with pytest.raises(ModelError, match="outside the model's domain"):
         explicit.explore(model, paranoid=True)
+
+
+def test_paranoid_holds_every_representative_to_be_its_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """By symmetry class the search looks a successor up before canonicalising it, which is
+    sound only if a stored representative is its own; --paranoid checks that."""
+    model = build("none", {"nodes": 1, "per_node": 2})
+    renaming = model.symmetry()  # type: ignore[attr-defined]
+    monkeypatch.setattr(model, "canonical",  # swaps the two requests, whatever their order
+                        lambda s: renaming.permute(s, [1, 0], [0]))
+    assert explicit.explore(model, symmetry=True).complete  # unchecked, nothing notices
+    with pytest.raises(ModelError, match="canonical is not idempotent"):
+        explicit.explore(model, symmetry=True, paranoid=True)
+
+
+def test_the_symmetric_search_stores_representatives_and_finds_the_same_traces(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking a successor up before canonicalising it changes nothing: the search that
+    canonicalises every successor first stores the same states in the same order, with the
+    same edges, and finds the same shortest trace."""
+    model = build("stack", {"nodes": 2, "per_node": 2, "ex": 2, "rebuild": 3})
+    reduced = explicit.explore(model, symmetry=True, paranoid=True)
+    expand = model.successors  # type: ignore[attr-defined]
+    monkeypatch.setattr(model, "successors", lambda s: tuple(
+        (a, model.canonical(nxt)) for a, nxt in expand(s)))
+    every = explicit.explore(model, symmetry=True)
+    assert reduced.order == every.order and all(model.canonical(s) == s for s in reduced.order)
+    assert (reduced.sources, reduced.targets, reduced.actions) == (
+        every.sources, every.targets, every.actions)
+    found = explicit.check(model, ["ONE"], exploration=reduced)[0]
+    assert found.verdict is Verdict.VIOLATED and found.trace is not None
+    assert found.trace == explicit.check(model, ["ONE"], exploration=every)[0].trace
+    assert replay(found.trace).violation == len(found.trace)

@@ -1,10 +1,11 @@
 """engines/fleet.py: the lesson's numbers, its questions, and agreement with the other engines.
 
 Every test asserts behaviour (counts, verdicts, errors), never speed; ``benchmarks/fleet.py``
-measures speed. The fleet engine is checked three ways: against the lesson's table; request by
+measures speed. The fleet engine is checked four ways: against the lesson's table; request by
 request against the per-request SimPy model (``engines/fleet_reference.py``) on random small
-configurations; and against the ``stack`` model itself, by replaying simulated runs as model
-traces and comparing the simulated worst case with the explicit engine's maximum.
+configurations; request by request against the policies' own programs run step by step
+(``engines/fleet_program.py``), whose runs are model traces that replay; and, through those
+traces, against the explicit engine's maximum.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from herdproof.engines.fleet import (
     fleet_sizes,
     named_ex_points,
     parse_duration,
+    program_run,
     scenario,
     simulate,
+    unsupported_steps,
+    workloads,
 )
 from herdproof.engines.fleet import POLICIES as FLEET_POLICIES
-from herdproof.engines.fleet_core import FALLBACK, VALUE
-from herdproof.engines.fleet_trace import model_params, to_trace
-from herdproof.models.policies.stack import GOT_FALLBACK, GOT_VALUE
+from herdproof.engines.fleet_core import ERROR, VALUE
+from herdproof.engines.fleet_program import MAX_PROGRAM_REQUESTS
 from herdproof.models.registry import POLICIES as REGISTERED
 from herdproof.models.registry import build
 from herdproof.traces import replay
@@ -242,15 +245,26 @@ def test_bad_configurations_name_the_fix(kw: dict[str, Any], message: str) -> No
 
 
 @pytest.mark.parametrize("policy", sorted(set(REGISTERED) - set(FLEET_POLICIES)))
-def test_a_program_the_fleet_does_not_simulate_names_its_steps(policy: str) -> None:
-    """`fleet --policy P` for a registered program the fleet engine does not run says which of
-    P's steps it does not simulate (read off the program), not just "unknown"."""
-    steps = [step for step, _ in build(policy).commands()]  # type: ignore[attr-defined]
+def test_a_program_the_fast_engine_does_not_simulate_runs_step_by_step(policy: str) -> None:
+    """`fleet --policy P` for any registered program: the fast engine's own policies run fast,
+    every other program runs through its steps (small fleets), and a fleet too large for that
+    is refused with the program's steps the fast engine lacks, read off the program."""
+    missing = unsupported_steps(policy)
+    assert missing, f"{policy} should need steps the fast engine does not have"
     with pytest.raises(FleetError) as raised:
-        FleetConfig(policy=policy)
+        FleetConfig(policy=policy, requests=MAX_PROGRAM_REQUESTS + 1, nodes=2)
     message = str(raised.value)
-    assert message.startswith(f"the fleet engine does not simulate the `{policy}` program")
-    assert any(step in message for step in steps)
+    assert message.startswith(f"the fast engine does not simulate the `{policy}` program")
+    assert missing[0] in message and "at most 1,000 requests per key" in message
+    cfg = FleetConfig(policy=policy, nodes=2, requests=6, arrivals="explicit", rebuild=2,
+                      ex=3, wait=1, arrival_ticks=(0, 0, 1, 1, 2, 9),
+                      arrival_nodes=(0, 1, 0, 1, 0, 1))
+    result = simulate(cfg)
+    assert result.summary["requests"] == 6
+    _, stepped = program_run(cfg, workloads(cfg)[0])
+    assert result.summary["db_queries"] == stepped.observed.rebuild_starts
+    replayed = replay(stepped.trace)  # raises if any step is not a model step
+    assert replayed.model.observe(replayed.states[-1]) == stepped.observed
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -366,13 +380,29 @@ def test_agreement_at_a_few_thousand_requests(policy: str) -> None:
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
-# -- agreement with the stack model ----------------------------------------------------------------
+# -- agreement with the programs, step by step --------------------------------------------------
 
 LESSON = {"none": lambda nodes, per_node: nodes * per_node,
           "singleflight": lambda nodes, per_node: nodes,
           "lock": lambda nodes, per_node: 1,
           "stack": lambda nodes, per_node: 1}
-PRESET = {"none": "none", "singleflight": "singleflight", "lock": "lock-cad", "stack": "stack"}
+PROGRAM_ARRAYS = ("outcome", "done", "rb_req", "rb_start", "rb_end", "rb_crashed", "cache_t",
+                  "cache_s")
+
+
+@settings(max_examples=150)
+@given(small_configs())
+def test_the_fast_engine_agrees_with_the_programs_request_by_request(cfg: FleetConfig) -> None:
+    """Each request's answer and its tick, every database query (who, from when to when,
+    crashed or not) and the cache over time, as the fast engine computes them and as the
+    policy's own program gives them, stepped request by request."""
+    pytest.importorskip("simpy")
+    if cfg.ttl:
+        cfg = replace(cfg, ttl=0)  # the programs model one expiry
+    fast = simulate(cfg)
+    stepped = simulate(cfg, program=True)
+    for name in PROGRAM_ARRAYS:
+        assert np.array_equal(getattr(fast.runs[0], name), getattr(stepped.runs[0], name)), name
 
 
 def runs_of(policy: str, nodes: int, per_node: int, latest: int,
@@ -397,32 +427,45 @@ def runs_of(policy: str, nodes: int, per_node: int, latest: int,
 ], ids=["ex-above", "ex-below-del-gap", "recheck-gap"])
 def test_simulated_runs_are_model_runs_within_the_explicit_maximum(
         policy: str, nodes: int, per_node: int, timing: dict[str, Any]) -> None:
+    """Every arrival pattern of a small fleet: the fast engine's run equals the program's,
+    the program's run replays through the model as a trace, and the worst case stays within
+    the explicit engine's maximum of database queries."""
+    pytest.importorskip("simpy")
     runs = runs_of(policy, nodes, per_node, latest=2, **timing)
     worst = 0
+    params: dict[str, Any] = {}
     for cfg, result in runs:
-        run = result.runs[0]
-        replayed = replay(to_trace(cfg, run))  # raises if any step is not a model step
-        final = replayed.states[-1]
-        observed = replayed.model.observe(final)
+        run, stepped = program_run(cfg, workloads(cfg)[0])
+        for name in PROGRAM_ARRAYS:
+            assert np.array_equal(getattr(result.runs[0], name), getattr(run, name)), name
+        replayed = replay(stepped.trace)  # raises if any step is not a model step
+        observed = replayed.model.observe(replayed.states[-1])
         assert observed.rebuild_starts == result.summary["db_queries"]
         assert observed.unserved == 0
-        model_id = np.argsort(np.array(cfg.arrival_ticks), kind="stable")
-        for i, outcome in enumerate(run.outcome):
-            expected = {VALUE: GOT_VALUE, FALLBACK: GOT_FALLBACK}[int(outcome)]
-            assert final.pc[model_id[i]] == expected
         worst = max(worst, result.summary["db_queries"])
-    params = {k: v for k, v in model_params(runs[0][0]).items()
-              if k in ("nodes", "per_node", "ex", "rebuild", "wait", "recheck", "release")}
-    maximum = explicit.maximise(build(PRESET[policy], params), "rebuild_starts", symmetry=True)
+        params = dict(stepped.trace.params)
+    maximum = explicit.maximise(build(stepped.trace.policy, params), "rebuild_starts",
+                                symmetry=True)
     assert maximum.complete and worst <= maximum.value
     simultaneous = runs[0][1].summary["db_queries"]  # everyone at tick 0
     assert simultaneous == LESSON[policy](nodes, per_node)
 
 
-def test_runs_the_model_cannot_express_are_refused() -> None:
-    with pytest.raises(FleetError, match="leases are not in the stack model"):
-        model_params(FleetConfig(policy="lease", arrivals="explicit", requests=1, nodes=1,
-                                 arrival_ticks=(0,), arrival_nodes=(0,)))
-    with pytest.raises(FleetError, match="node r // per_node"):
-        model_params(FleetConfig(policy="stack", arrivals="explicit", requests=2, nodes=2,
-                                 arrival_ticks=(0, 0), arrival_nodes=(1, 0)))
+def test_a_crash_kills_its_whole_process_in_every_engine() -> None:
+    """Without single-flight, a crashed rebuild's process takes the node's other requests in
+    progress with it (the model's semantics: one process per node), in the fast engine, the
+    SimPy reference and the program alike; the other node is untouched."""
+    pytest.importorskip("simpy")
+    cfg = FleetConfig(policy="none", nodes=2, requests=3, arrivals="explicit", rebuild=3,
+                      crash=1, arrival_ticks=(0, 1, 1), arrival_nodes=(0, 0, 1))
+    for run in (simulate(cfg).runs[0], simulate(cfg, reference=True).runs[0],
+                simulate(cfg, program=True).runs[0]):
+        assert run.outcome.tolist() == [ERROR, ERROR, VALUE]
+        assert run.done.tolist() == [3, 3, 4]
+        assert run.rb_crashed.tolist() == [True, True, False]
+        assert run.rb_end.tolist() == [3, 3, 4]
+
+
+def test_a_program_run_that_cannot_be_expressed_is_refused() -> None:
+    with pytest.raises(FleetError, match="the programs model one expiry: ttl must be 0"):
+        FleetConfig(policy="swr", ttl=5, requests=4, nodes=1)

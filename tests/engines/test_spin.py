@@ -201,3 +201,19 @@ def test_four_nodes_of_three_with_symmetry() -> None:
     found = spin.check(unsafe, ["ONE"], symmetry=True)[0]
     assert found.verdict is Verdict.VIOLATED and found.trace is not None
     assert len(found.trace) == 9 and replay(found.trace).violation == 9
+
+
+def test_several_cores_store_the_same_states_and_report_the_shortest_trace() -> None:
+    """``cores=2`` searches depth-first on two cores (-DNCORE): the same state count as one
+    core breadth-first; a violation it meets is searched again on one core, so the trace is
+    still a shortest one, and it replays."""
+    safe = build("stack", {"nodes": 2, "per_node": 2})
+    one, two = (spin.check(safe, ["ONE"], cores=n, optimise=False)[0] for n in (1, 2))
+    assert one.verdict is two.verdict is Verdict.HOLDS and one.states == two.states == 3160
+    unsafe = build("stack", {"nodes": 2, "per_node": 2, "ex": 2, "rebuild": 3})
+    single, multi = (spin.check(unsafe, ["ONE"], cores=n, optimise=False)[0] for n in (1, 2))
+    assert multi.verdict is Verdict.VIOLATED and multi.trace is not None
+    assert single.trace is not None and len(multi.trace) == len(single.trace)
+    assert replay(multi.trace).violation == len(multi.trace)
+    with pytest.raises(spin.HerdproofError, match="spin cores must be a whole number"):
+        spin.check(safe, ["ONE"], cores=0)

@@ -19,6 +19,8 @@ import pytest
 
 from herdproof.cli import main
 from herdproof.models.core import Action
+from herdproof.models.program import ProgramModel
+from herdproof.models.registry import POLICIES, build
 from herdproof.traces import replay, trace_from_dict
 from herdproof.traces.trace import Trace
 
@@ -463,7 +465,8 @@ def test_unwritable_trace_dir_is_bad_input(capsys: pytest.CaptureFixture[str],
 # -- list ------------------------------------------------------------------------------------
 
 PRESET_NAMES = ["none", "singleflight", "lock-del", "lock-cad", "stack", "stack-recheck"]
-PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED", "ANSWERED", "REFILL"]
+PROPERTY_NAMES = ["ONE", "REBUILDS<=1", "NOFOREIGN", "FRESH", "SERVED", "ANSWERED", "MUTEX",
+                  "NOLAPSED", "SHARED", "NOPLACEHOLDER", "RATE", "REFILL"]
 
 
 def test_list_human(capsys: pytest.CaptureFixture[str]) -> None:
@@ -481,7 +484,9 @@ def test_list_human(capsys: pytest.CaptureFixture[str]) -> None:
 def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "list")
     assert code == 0
-    assert [p["name"] for p in data["policies"]] == ["stack", "lease", "memcached-meta", "swr"]
+    listed = [p["name"] for p in data["policies"]]
+    assert sorted(listed) == sorted(POLICIES) and listed[0] == "stack"  # the canonical first
+    assert listed == sorted(listed, key=lambda name: (POLICIES[name].order, name))
     params = {p["name"]: p for p in data["policies"][0]["params"]}
     assert {"nodes", "per_node", "singleflight", "lock", "release", "recheck", "ex",
             "rebuild"} <= set(params)
@@ -496,7 +501,13 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert presets["lock-del"]["release"] == "del" and presets["none"]["lock"] is False
     assert [p["name"] for p in data["parametric_properties"]] == ["REBUILDS<=k", "SERVED<=B"]
     for policy in data["policies"]:
-        assert {"pause", "crash", "crashes", "writers"} <= {p["name"] for p in policy["params"]}
+        # the layer's fault environment, for every program that says what a fault does to it
+        model = type(build(policy["name"]))
+        offered = {p["name"] for p in policy["params"]}
+        if model.crash is not ProgramModel.crash:
+            assert {"pause", "crash", "crashes"} <= offered, policy["name"]
+        if model.write is not ProgramModel.write:
+            assert "writers" in offered, policy["name"]
         # the program, as its annotations name it: every step with the command it models
         assert policy["program"] and all(step["command"] for step in policy["program"])
     stack = {step["step"]: step["command"] for step in data["policies"][0]["program"]}

@@ -9,6 +9,7 @@ import pytest
 
 from herdproof.models import policies
 from herdproof.models.errors import InvalidParameter, UnknownParameter, UnknownPolicy
+from herdproof.models.program import ARRIVAL_PARAMS
 from herdproof.models.registry import POLICIES, PRESETS, build, resolve
 
 
@@ -56,17 +57,23 @@ def test_bad_parameters_name_the_cause(overrides: dict[str, object], error: type
 def test_unknown_policy_lists_the_choices() -> None:
     choices = ", ".join(sorted(set(POLICIES) | set(PRESETS)))
     with pytest.raises(UnknownPolicy) as raised:
-        build("redlock")
-    assert str(raised.value) == f"unknown policy or preset `redlock`; choose one of: {choices}"
+        build("no-such-lock")
+    assert str(raised.value) == (f"unknown policy or preset `no-such-lock`; choose one of: "
+                                 f"{choices}")
 
 
 def test_every_policy_module_registers_itself() -> None:
     """A policy is one module: the registry finds every module under models/policies/ that
-    declares a SPEC, and each module's SPEC is the registered one (no list kept by hand)."""
+    declares a SPEC, and each module's SPEC is the registered one (no list kept by hand), with
+    the request-program layer's arrival window after the policy's own parameters."""
     modules = sorted(info.name for info in pkgutil.iter_modules(policies.__path__))
     declared = [importlib.import_module(f"{policies.__name__}.{m}").SPEC for m in modules]
     assert sorted(spec.name for spec in declared) == sorted(POLICIES)
-    assert all(POLICIES[spec.name] is spec for spec in declared)
+    for spec in declared:
+        registered = POLICIES[spec.name]
+        assert (registered.summary, registered.size, registered.order) == (
+            spec.summary, spec.size, spec.order)
+        assert registered.params == (*spec.params, *ARRIVAL_PARAMS)
     assert next(iter(POLICIES)) == "stack"  # the canonical model comes first in listings
     for preset in PRESETS.values():
         assert preset.policy in POLICIES
