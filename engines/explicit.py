@@ -262,8 +262,10 @@ def _search(model: TransitionSystem[Any, Any], canon: Any, result: Exploration,
             # canonicalising (most successors are states seen before)
             target = index.get(nxt)
             if target is None and symmetric:
-                nxt = canon(nxt)
-                target = index.get(nxt)
+                representative = canon(nxt)
+                if representative is not nxt:  # else: a new state, just looked up
+                    nxt = representative
+                    target = index.get(nxt)
             if target is None:
                 if deadline is not None and clock() > deadline:
                     # mid-expansion: the graph is incomplete, so nothing relies on this

@@ -567,8 +567,9 @@ def program_overrides(cfg: FleetConfig, program: str, workload: KeyWorkload,
                       ) -> dict[str, object]:
     """The program's parameters for a fleet configuration: each fleet setting the program has
     a parameter for (``ex``, the life of what guards the rebuild, is also a lease's
-    ``lease_window`` and a memcached stub's ``stub_ttl``; ``rebuild`` is whatever parameter
-    times the program's work), the key's writes as
+    ``lease_window``, a memcached stub's ``stub_ttl``, a renewed lock's ``lease`` and a lock's
+    ``ttl``; ``wait`` is also a poller's ``retry``; ``rebuild`` is whatever parameter times the
+    program's work), the key's writes as
     ``writers``, ``crash`` as ``crashes``; every other parameter keeps the program's (or the
     preset's) value."""
     from herdproof.engines.fleet_program import work_duration
@@ -577,7 +578,8 @@ def program_overrides(cfg: FleetConfig, program: str, workload: KeyWorkload,
 
     has = {p.name for p in PROGRAMS[resolve(program, {})[0]].params}
     given: dict[str, object] = {"ex": cfg.ex, "lease_window": cfg.ex, "stub_ttl": cfg.ex,
-                                "wait": cfg.wait, work_duration(program): cfg.rebuild,
+                                "lease": cfg.ex, "ttl": cfg.ex, "wait": cfg.wait,
+                                "retry": cfg.wait, work_duration(program): cfg.rebuild,
                                 "recheck": cfg.recheck,
                                 "writers": len(workload.writes), "crashes": cfg.crash}
     if cfg.policy in POLICIES:

@@ -28,6 +28,10 @@ every engine reads, and supplies what every program shares instead of each polic
   ``pause`` > 0, ``Crash`` on the work label when crashes are allowed, ``Write`` when
   ``writers`` > 0, each with the layer's guard; the policy supplies only what a crash or a
   write does to its own stores (:meth:`ProgramModel.crash`, :meth:`ProgramModel.write`).
+- the arrival window (:func:`with_arrivals`, which the registry applies to every policy):
+  ``arrive_from`` and ``arrive_before`` confine a request's steps at the ``ARRIVAL`` label (and
+  a background step that ``arrives``) to ticks ``arrive_from <= t < arrive_before`` after the
+  expiry, counted in ``since`` only while a window is set; the defaults are "any time".
 
 States are the policy's own frozen dataclass, extending :class:`RequestsState`, whose fields the
 layer reads and writes: ``pc`` (labels per request), ``timer``, ``held`` (paused this tick) and
@@ -431,6 +435,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     #: ``(arrive_from, arrive_before)``, set by :meth:`confine_arrivals`; ``(0, 0)``: requests
     #: arrive at any tick.
     _window: tuple[Int, Int] = (0, 0)
+    _windowed: bool = False
 
     def confine_arrivals(self, arrive_from: Int, arrive_before: Int) -> None:
         """Let requests arrive (and background actors whose step ``arrives``) only from tick
@@ -448,10 +453,10 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
                 "lets no request arrive: arrive_before must be later than arrive_from (or 0 "
                 "for no end)")
         self._window = (arrive_from, arrive_before)
+        self._windowed = any(is_symbolic(edge) or edge != 0 for edge in self._window)
         self._index = None
-        self.params.update({name: value for name, value in (
-            ("arrive_from", arrive_from), ("arrive_before", arrive_before))
-            if is_symbolic(value) or value != 0})
+        self.params.update(recorded({"arrive_from": arrive_from,
+                                     "arrive_before": arrive_before}))
 
     @property
     def arrive_from(self) -> Int:
@@ -464,7 +469,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     @property
     def windowed(self) -> bool:
         """An arrival window is set (or may be: a symbolic edge)."""
-        return any(is_symbolic(edge) or edge != 0 for edge in self._window)
+        return self._windowed
 
     def arrival_edge(self) -> Int:
         """Where the window's clock (``since``) stops: the later of its two edges. Every tick
@@ -791,6 +796,15 @@ ARRIVE_FROM = Param("arrive_from", int, 0, "requests arrive no earlier than this
 ARRIVE_BEFORE = Param("arrive_before", int, 0, "requests arrive before this many ticks after "
                       "the expiry; 0 = no end", minimum=0, timing=True)
 ARRIVAL_PARAMS: tuple[Param, ...] = (ARRIVE_FROM, ARRIVE_BEFORE)
+_ARRIVAL_NAMES = frozenset(p.name for p in ARRIVAL_PARAMS)
+
+
+def recorded(params: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+    """The parameters a model and its traces record: every one, except the arrival window's
+    at their defaults (no window), so a run without a window is recorded as it was before the
+    window existed. Reading a trace resolves the rest again."""
+    return {name: value for name, value in params.items()
+            if name not in _ARRIVAL_NAMES or is_symbolic(value) or value != 0}
 
 
 def with_arrivals(spec: PolicySpec) -> PolicySpec:
@@ -821,7 +835,7 @@ def with_arrivals(spec: PolicySpec) -> PolicySpec:
 def _build_with_arrivals(build: Callable[[Mapping[str, ParamValue], str], Any],
                          params: Mapping[str, ParamValue], name: str) -> Any:
     """A policy's model from ``params``: its own ones to ``build``, the window to the model."""
-    own = {k: v for k, v in params.items() if k not in ("arrive_from", "arrive_before")}
+    own = {k: v for k, v in params.items() if k not in _ARRIVAL_NAMES}
     model = build(own, name)
     start, end = params.get("arrive_from", 0), params.get("arrive_before", 0)
     if isinstance(model, ProgramModel):

@@ -41,6 +41,7 @@ from typing import Any
 from herdproof.models.core import Action, TransitionSystem, parse_action
 from herdproof.models.errors import HerdproofError
 from herdproof.models.params import clipped
+from herdproof.models.program import recorded
 from herdproof.models.registry import resolve
 from herdproof.properties import property_named
 from herdproof.traces.jsonio import check_trace_size, load_json
@@ -204,6 +205,7 @@ def trace_from_itf(data: object, policy: str | None = None,
         policy_name, full_params = resolve(str(name), given)
     except HerdproofError as exc:
         raise TraceFormatError(f"ITF field `#meta.herdproof.params`: {exc}") from None
+    full_params = recorded(full_params)  # as the model records them (no default window)
     prop = info.get("property")
     _expect(prop is None or isinstance(prop, str), "#meta.herdproof.property",
             "must be a property name or null")

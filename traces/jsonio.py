@@ -46,6 +46,7 @@ from typing import Any
 
 from herdproof.models.core import Action, parse_action
 from herdproof.models.errors import HerdproofError
+from herdproof.models.program import recorded
 from herdproof.models.registry import requests_in, resolve
 from herdproof.properties import property_named
 from herdproof.traces.replay import model_for, replay
@@ -117,6 +118,7 @@ def trace_from_dict(data: object) -> Trace:
         policy_name, full_params = resolve(str(policy), params)
     except HerdproofError as exc:
         raise TraceFormatError(f"trace field `policy`/`params`: {exc}") from None
+    full_params = recorded(full_params)  # as the model records them (no default window)
     check_trace_size(len(raw_actions), policy_name, full_params,  # type: ignore[arg-type]
                      "trace field `actions`")
     skeleton = Trace(policy_name, full_params, ())

@@ -28,7 +28,8 @@ Replication and failover:
   connection with the primary: it gets an error and gives up without the lock.
 - Expiry: a key expires at the same moment on both servers. Redis replicates the ``PX`` as an
   absolute time, the primary propagates a ``DEL`` when a key expires, and a replica already
-  treats a key past its time as missing; a promoted replica expires it by that same time.
+  treats a key past its time as missing; a promoted replica expires it by that same time
+  (``tests/conformance/test_redis_failover.py`` holds the promoted key's life to the model).
 
 The protected storage and its properties. MUTEX: at most one request that believes it holds
 the lock is working at once (``acting_holders``: requests at ``WORKING``). NOLAPSED: the
@@ -76,8 +77,10 @@ Meant to fail: MUTEX (and ONE) with a failover and ``wait`` off: the primary ack
 holders work. NOLAPSED without fencing when the second holder writes first; with fencing and
 ``fence_counter=primary`` too (the counter went back with the failover); it holds with an
 ``external`` counter. MUTEX holds with ``wait`` on while ``ttl >= lag + work``; with
-``on_timeout=proceed`` and ``wait_timeout <= lag`` it fails again. A GC ``pause`` longer than the
-lock's remaining life breaks MUTEX without any failover (the classic expiry case).
+``on_timeout=proceed`` and ``wait_timeout <= lag`` it fails again, and with ``ttl < lag`` a key
+can expire while its ``WAIT`` waits, which then still answers 1 (``WAIT`` reports replication,
+not the lock). A GC ``pause`` longer than the lock's remaining life breaks MUTEX without any
+failover (the classic expiry case).
 """
 
 from __future__ import annotations
@@ -292,7 +295,7 @@ STEPS: tuple[Step[FailoverState], ...] = (
          says=(SET_NX, answer(PRIMARY, "OK{token}"),
                note("the replica does not have it yet", over=PRIMARY, only="unreplicated"),
                note("works {work} tick(s), then writes the storage", only="no_wait"),
-               call(PRIMARY, "WAIT 1 {wait_timeout}", only="waits")),
+               call(PRIMARY, "WAIT 1 (timeout {wait_timeout} tick(s))", only="waits")),
          guard=lambda m, s, r: redis_lock.is_free(s.primary),
          effect=lambda m, s, r: m.granted(s, r)),
     Step(LoseLock, at=IDLE, command="SET lock <token> NX PX <ttl>", sends=TWO_SERVERS,
@@ -394,8 +397,13 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
         cfg = self.cfg
         n = cfg.requests
         tokens = n + cfg.writers if cfg.fencing else 0
+        # labels only some configurations reach: WAIT's, a refused write, a crash
+        absent = [label for label, present in ((WAITING, cfg.wait), (REPLICATED, cfg.wait),
+                                               (GAVE_UP, cfg.wait), (REJECTED, cfg.fencing),
+                                               (CRASHED, self.crash_bound > 0)) if not present]
         per_request = [
-            all_of(pc >= IDLE, pc <= CRASHED, self.timer_in_domain(pc, timer, held),
+            all_of(pc >= IDLE, pc <= CRASHED, *(pc != label for label in absent),
+                   self.timer_in_domain(pc, timer, held),
                    seen >= 0, seen <= s.db, token >= 0, token <= tokens,
                    grant >= 0, grant <= s.grants,
                    ite(any_of(*(pc == label for label in GRANTED)), grant >= 1,
@@ -457,8 +465,14 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
           oldest it lacks, or a later one), so ``timer <= lag``.
         - acked-owns (wait=on): a client whose write the replica acknowledged owns the key on
           both servers, set ``timer <= lag`` ticks ago.
-        - fenced-order (fencing, external counter): a holder's token is its grant order, so the
-          storage never takes a superseded grant's write.
+        - newest-grant: a holder has the newest grant, and no write from a later one is in the
+          storage (true while one holder at a time exists: then no write lapses).
+        - token-issued, fenced-order, superseded-fenced, fence-ahead (fencing): tokens follow
+          the grants' order and the storage has accepted a token above every superseded
+          holder's, so it refuses a superseded grant's write (not inductive when a failover can
+          take the counter back: the solver drops them there).
+        - fenced-read (fencing): a holder whose token the storage would still accept read the
+          newest DB version: every write since its read took a newer token.
         """
         cfg = self.cfg
         n = range(cfg.requests)
@@ -474,6 +488,8 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
             Invariant("holder-owns", each(lambda s, r: implies(s.pc[r] == WORKING, all_of(
                 s.primary.owner == r, s.primary.remaining + s.timer[r] >= cfg.work)))),
             Invariant("lapsed-never", lambda s: negate(s.lapsed)),
+            Invariant("newest-grant", each(lambda s, r: implies(_holds_grant(s, r), all_of(
+                s.grant[r] == s.grants, s.written < s.grant[r])))),
         ]
         if cfg.wait:
             found += [
@@ -486,7 +502,7 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
                     s.primary.owner == r, s.primary.remaining + s.timer[r] == cfg.ttl,
                     s.timer[r] <= cfg.lag, same_key(s))))),
             ]
-        if cfg.fencing and not cfg.counter_on_primary:
+        if cfg.fencing:
             pairs = [(r, q) for r in n for q in n if r != q]
             found += [
                 Invariant("token-issued", each(lambda s, r: implies(
@@ -498,6 +514,8 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
                     all_of(_holds_grant(s, r), s.grant[r] < s.written),
                     s.token[r] < s.accepted))),
                 Invariant("fence-ahead", lambda s: s.accepted <= s.fence),
+                Invariant("fenced-read", each(lambda s, r: implies(
+                    all_of(s.pc[r] == WORKING, s.token[r] >= s.accepted), s.seen[r] >= s.db))),
             ]
         return tuple(found)
 

@@ -343,7 +343,9 @@ class GoSingleflightModel(ProgramModel[GoConfig, GoState]):
     def observe(self, s: GoState) -> Observation:
         """Calls running are rebuilds, calls started are rebuild starts; a caller that never
         called while the burst lasted is neither waiting nor owed an answer."""
-        owed = [any_of(pc != IDLE, self.burst(s)) for pc in s.pc]
+        # ... nor one the arrival window (the layer's arrive_before) let no longer call
+        may_call = all_of(self.burst(s), negate(self.arrivals_over(s)))
+        owed = [any_of(pc != IDLE, may_call) for pc in s.pc]
         served = [d for d in DONE if d not in ERRORS]
         return Observation(
             rebuilding=count(pc == RUNNING for pc in s.pc),

@@ -522,8 +522,11 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
         - winner-life: the same for a winner of either kind of item, from a warm start: its
           item is present, won, with its CAS, and a stub with ``stub_ttl - elapsed`` left or a
           stale value with ``stale_ttl - elapsed`` left (one ``md k I T<stale_ttl>``).
-        - warm: from a warm start, until the write nothing rebuilds and the item is the start
-          value; after it, the starts count the winners, or one once a fresh value is back.
+        - warm: from a warm start (that never expires), until the write nothing rebuilds and
+          the item is the start value; after it, no stub is stale (the one write is spent).
+        - warm-starts: from a warm start, the starts count the winners, or one once a client
+          stored a fresh value (which lives ``value_ttl``).
+        - never-absent: from a warm start where nothing expires, the key always holds a value.
         - no-empty: no request has served a stub's bytes (meta clients only).
         """
         cfg = self.cfg
@@ -545,7 +548,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
         )
 
     def _warm_invariants(self) -> tuple[Invariant, ...]:
-        """winner-life, warm and no-empty (see :meth:`invariants`); only for the
+        """winner-life, warm, warm-starts and no-empty (see :meth:`invariants`); only for the
         configurations they speak of, so the others' proofs see the candidates they always
         had."""
         cfg = self.cfg
@@ -565,19 +568,38 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             return all_of(item.present, item.valued, item.version == 0, negate(item.stale),
                           negate(item.won), item.cas == 1)
 
+        def refilled(item: Item) -> Bool:
+            """A fresh value some client stored (not the start value: that one alone holds
+            CAS 1)."""
+            return all_of(item.valued, negate(item.stale), item.cas != 1)
+
         stale_ttl = cfg.stale_ttl
+
+        def stale_life(ttl: Int, elapsed: Int) -> Bool:
+            """A stale item's life after md k I T<stale_ttl>, ``elapsed`` ticks into the win;
+            without T it keeps its TTL, which from this warm start is none."""
+            if is_symbolic(stale_ttl) or stale_ttl:
+                return ttl + elapsed == stale_ttl
+            return ttl == 0
+
         out += [
             Invariant("winner-life", lambda s: all_of(*(implies(
                 s.pc[r] == REBUILDING,
                 all_of(s.item.present, s.item.won, s.item.cas == s.cas_seen[r],
                        ite(s.item.valued,
-                           all_of(s.item.stale, s.item.ttl + s.timer[r] == stale_ttl),
+                           all_of(s.item.stale, stale_life(s.item.ttl, s.timer[r])),
                            s.item.ttl + s.timer[r] == cfg.stub_ttl))) for r in n))),
             Invariant("warm", lambda s: all_of(
+                s.item.cas >= 1,
                 implies(s.db == 0, all_of(untouched(s.item), s.item.ttl == 0,
                                           rebuilding(s) == 0, s.starts == 0)),
-                implies(s.db > 0, s.starts == ite(
-                    all_of(s.item.valued, negate(s.item.stale)), 1, rebuilding(s))))),
+                implies(s.db > 0, negate(all_of(mi.is_stub(s.item), s.item.stale))))),
+            Invariant("warm-starts", lambda s: all_of(
+                s.item.cas >= 1,
+                implies(refilled(s.item), s.item.ttl <= cfg.value_ttl),
+                s.starts == ite(refilled(s.item), 1, rebuilding(s)))),
+            # nothing ever expires: the start value, md k I without T and ms without T
+            Invariant("never-absent", lambda s: all_of(s.item.present, s.item.valued)),
         ]
         return tuple(out)
 

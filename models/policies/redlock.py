@@ -50,6 +50,11 @@ What is abstracted away, and why that is safe:
   (the reply follows at once). ``elapsed`` is measured from ``t1``, before the first attempt
   began, so wherever inside an attempt the server executes it, the client's measure
   over-estimates the key's age, as it does in the real algorithm.
+- Every client tries the instances in the same order (as a client configured with one list of
+  servers does), each attempt the same length. In small instances of the model this keeps a
+  later client behind an earlier one: with 2 requests on 3 instances even a 1-tick rejoin
+  delay keeps MUTEX. The delayed-rejoin proof does not rely on that: it shows MUTEX for every
+  ``rejoin_delay > ttl - drift`` by an invariant over every interleaving.
 - Releasing on all instances is one step (the client sends every script before the next
   tick); between the scripts another client could only lock an instance the releaser no
   longer uses.
@@ -61,9 +66,11 @@ and NOLAPSED (no write from a request whose keys no longer form a majority), wit
 without a rejoin delay (the restarted instance forgets the holder's key and grants it to a
 second client, which now has a majority too), with a clock jump (likewise, by expiry), and with
 a client pause after the validity check longer than what is left of it (the keys expire while
-the holder sleeps). They hold with none of these, and with the pause before the check or the
-delayed rejoin, which is what the documentation's validity time and delayed restarts are for.
-REBUILDS<=1 fails by design: two requests may each hold the lock, one after the other.
+the holder sleeps). They hold with none of these, and with the pause before the check, which is
+what the documentation's validity time is for. The delayed rejoin keeps MUTEX (proved for every
+``rejoin_delay > ttl - drift``) but not NOLAPSED: the holder writes when its key is on too few
+instances, though nobody else could take the lock meanwhile. REBUILDS<=1 fails by design: two
+requests may each hold the lock, one after the other.
 
 Replay on real servers (``herdproof replay TRACE --redis URL1,URL2,...``, one URL per
 instance): every ``SET NX PX`` and every compare-and-delete is sent to its instance; a tick
@@ -285,6 +292,12 @@ class Restart(InstanceFault):
 
 
 FAULTS: tuple[type[InstanceFault], ...] = (FastClock, ClockJump, Restart)
+FAULT_COMMANDS: Mapping[type[InstanceFault], str] = {
+    FastClock: "(drift > 0) the instance's clock runs fast: its key loses one more tick",
+    ClockJump: "(jumps > 0) the instance's clock jumps <jump> ticks forward: its key loses "
+               "that much life",
+    Restart: "(restarts > 0) the instance restarts without AOF or RDB: its keys are gone; it "
+             "refuses connections for <rejoin_delay> ticks"}
 
 
 # -- the program: one request, step by step ---------------------------------------------------
@@ -459,6 +472,11 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                                                       NO_OWNER)),
                        restarted=s.restarted + 1)
 
+    def commands(self) -> list[tuple[str, str]]:
+        """The program's steps, then the faults, each with what it does to an instance and
+        the parameter that switches it on (``herdproof list``)."""
+        return [*super().commands(), *((kind.__name__, FAULT_COMMANDS[kind]) for kind in FAULTS)]
+
     # -- the contract ------------------------------------------------------------------------
 
     def initial_states(self) -> tuple[RedlockState, ...]:
@@ -529,6 +547,8 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
         - holder-keys: on a majority, an acting request's key lives for the rest of its work
           even if the fast clocks spend all the drift they have left, or the instance that
           forgot it stays down longer than that (true when ``rejoin_delay > ttl - drift``).
+        - paused-holder-keys: the same for a holder paused after its check, over the pause
+          and the work still ahead of it (true when the validity left covers both).
         - no-stray-keys: a request that has not arrived, or has finished, holds no key and
           no restarting instance forgot one of its keys.
         - starts: a request starts work at most once; those acting now started.
@@ -565,6 +585,13 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                     all_of(s.owner[i] == r,
                            s.life[i] + s.skew[i] - cfg.drift + s.timer[r] >= cfg.work),
                     all_of(s.forgot[i] == r, s.down[i] + s.timer[r] > cfg.work)) for i in k)
+                >= cfg.majority))),
+            Invariant("paused-holder-keys", each(lambda s, r: implies(
+                all_of(s.pc[r] == PAUSED, negate(s.paused[r])), count(any_of(
+                    all_of(s.owner[i] == r, s.life[i] + s.skew[i] - cfg.drift + s.timer[r]
+                           >= cfg.work + cfg.client_pause),
+                    all_of(s.forgot[i] == r,
+                           s.down[i] + s.timer[r] > cfg.work + cfg.client_pause)) for i in k)
                 >= cfg.majority))),
             Invariant("no-stray-keys", each(lambda s, r: implies(
                 any_of(s.pc[r] == IDLE, s.pc[r] == DONE, s.pc[r] == GAVE_UP),

@@ -342,14 +342,14 @@ STEPS: tuple[Step[StackState], ...] = (
          says=(note("leads its node's flight (single-flight)"),),
          guard=lambda m, s, r: negate(singleflight.in_flight(s.flights, m.cfg.node_of(r))),
          sends=(),
-         effect=lambda m, s, r: m.contend(evolve(
-             s, flights=singleflight.lead(s.flights, m.cfg.node_of(r), r)), r)),
+         effect=lambda m, s, r: m.contend(
+             s, r, flights=singleflight.lead(s.flights, m.cfg.node_of(r), r))),
     Step(WinLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
          says=(SET_NX, answer(REDIS, "OK")),
          guard=lambda m, s, r: redis_lock.is_free(s.lock),
          sends=SET_LOCK,
-         effect=lambda m, s, r: m.cleared(m.issue_token(
-             evolve(s, lock=redis_lock.acquire(s.lock, r, m.cfg.ex)), r), r)),
+         effect=lambda m, s, r: m.cleared(
+             m.issue_token(s, r), r, lock=redis_lock.acquire(s.lock, r, m.cfg.ex))),
     Step(LoseLock, at=READY, when=_with_lock, command="SET lock <token> NX EX <ex>",
          says=(SET_NX, answer(REDIS, "nil (held by {owner})", only="owner"),
                answer(REDIS, "nil", only="no_owner"),
@@ -370,8 +370,8 @@ STEPS: tuple[Step[StackState], ...] = (
          says=(REBUILT, call(REDIS, "SET key value"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), m.fill_accepted(s, r)),
          sends=(Send("SET", "cache", token=True), *RELEASE_LOCK),
-         effect=lambda m, s, r: m.release_and_end(evolve(
-             s, cache_filled=cache.fill(), cached=s.seen[r], accepted=s.token[r]), r)),
+         effect=lambda m, s, r: m.release_and_end(
+             s, r, cache_filled=cache.fill(), cached=s.seen[r], accepted=s.token[r])),
     Step(FillRejected, at=REBUILDING, when=_with_fencing, command="SET key <value> (fenced)",
          says=(REBUILT, call(REDIS, "SET key value"),
                answer(REDIS, "rejected (its token is no longer valid)"), *RELEASE),
@@ -664,63 +664,103 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         whether it owns the lock, whether it leads its node's flight); the lock owner and the
         flight leaders are then renamed to follow the sorted order.
         """
-        requests, node_of, groups, identity, unused = self._shape
+        requests, node_of, groups, identity, unused, spans = self._shape
         pcs, timers, held, seen, token = s.pc, s.timer, s.held, s.seen, s.token
-        owner, leaders = s.lock.owner, s.flights
-        if held == unused and seen == unused and token == unused:  # no pause, writer, fencing
-            keys: list[tuple[Int, ...]] = [(pcs[r], timers[r], owner == r,
-                                            leaders[node_of[r]] == r) for r in requests]
+        lock, leaders = s.lock, s.flights
+        owner = lock.owner
+        plain = held == unused and seen == unused and token == unused  # no pause, writer, fencing
+        keys: list[Int] | list[tuple[Int, ...]]
+        if plain and min(timers) >= 0:
+            # the key (pc, timer, owns the lock, leads the flight) packed into one int that
+            # sorts the same way (timer < width / 4, flags < 4): cheaper to make and compare
+            width = 4 * (max(timers) + 1)
+            packed = [pc * width + 4 * timer for pc, timer in zip(pcs, timers, strict=True)]
+            if 0 <= owner < len(packed):
+                packed[owner] += 2
+            for node, leader in enumerate(leaders):
+                if 0 <= leader < len(packed) and node_of[leader] == node:
+                    packed[leader] += 1
+            keys = packed
+        elif plain:
+            keys = [(pcs[r], timers[r], owner == r, leaders[node_of[r]] == r) for r in requests]
         else:
             keys = [(pcs[r], timers[r], owner == r, leaders[node_of[r]] == r, held[r], seen[r],
                      token[r]) for r in requests]
         members = [sorted(group, key=keys.__getitem__) for group in groups]
-        node_keys = [[keys[r] for r in rs] for rs in members]
+        node_keys = [sorted(keys[span]) for span in spans]  # each node's keys, in member order
         nodes = sorted(range(len(groups)), key=node_keys.__getitem__)
         order = [r for n in nodes for r in members[n]]
         if order == identity:
             return s  # already sorted (about half the states the search meets): no copy
         moved = itemgetter(*order)  # two or more requests: a one-request order is the identity
-        new_id = [NO_OWNER] * len(order)
-        for new, old in enumerate(order):
-            new_id[old] = new
-        return evolve(
-            s, pc=moved(pcs), timer=moved(timers), held=moved(held), seen=moved(seen),
-            token=moved(token),
-            flights=tuple(NO_LEADER if leader == NO_LEADER else new_id[leader]
-                          for leader in map(leaders.__getitem__, nodes)),
-            lock=RedisLock(owner=NO_OWNER if owner == NO_OWNER else new_id[owner],
-                           remaining=s.lock.remaining))
+        new_id = order.index  # request r is renamed new_id(r)
+        if owner != NO_OWNER and new_id(owner) != owner:
+            lock = redis_lock.key(new_id(owner), lock.remaining)
+        flights = tuple([NO_LEADER if leader == NO_LEADER else new_id(leader)
+                         for leader in map(leaders.__getitem__, nodes)])
+        if plain:  # held, seen and token are the same for every request: nothing to move
+            return evolve(s, pc=moved(pcs), timer=moved(timers), flights=flights, lock=lock)
+        return evolve(s, pc=moved(pcs), timer=moved(timers), held=moved(held), seen=moved(seen),
+                      token=moved(token), flights=flights, lock=lock)
 
     @cached_property
     def _shape(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[range, ...], list[int],
-                              tuple[int, ...]]:
-        """For :meth:`canonical`: the requests, each one's node, each node's requests, the
-        identity order, and the value of ``held``, ``seen`` and ``token`` when their features
-        are off (then they cannot tell requests apart, and the sort leaves them out)."""
+                              tuple[int, ...], tuple[slice, ...]]:
+        """For :meth:`canonical` and the concrete fast paths: the requests, each one's node,
+        each node's requests, the identity order, the value of ``held``, ``seen`` and
+        ``token`` when their features are off (then they cannot tell requests apart, and the
+        sort leaves them out), and each node's requests as a slice of a per-request list."""
         cfg = self.cfg
         requests = tuple(range(cfg.requests))
-        return (requests, tuple(cfg.node_of(r) for r in requests),
-                tuple(cfg.requests_of(n) for n in range(cfg.nodes)), list(requests),
-                (0,) * cfg.requests)
+        groups = tuple(cfg.requests_of(n) for n in range(cfg.nodes))
+        return (requests, tuple(cfg.node_of(r) for r in requests), groups, list(requests),
+                (0,) * cfg.requests, tuple(slice(g.start, g.stop) for g in groups))
 
     # -- the steps of the program --------------------------------------------------------
+    #
+    # Each helper has a concrete fast path for the explicit search, which calls them hundreds
+    # of thousands of times: when the state's per-request fields are tuples (not the
+    # quantified encoding's arrays, engines/quantified.py) and every value the helper branches
+    # on is a plain int, it computes the changed fields in plain Python and makes the new
+    # state once. Otherwise (z3 terms: engines/smt.py, the all-sizes proof) it takes the
+    # generic path through models.ops. tests/engines/test_expectations.py holds the two to the
+    # same successors on every row (each state also evaluated with z3 constants for values).
+    # ``changes``: the step's other changes to the stores (fields the helper neither reads nor
+    # writes), made in the same new state.
 
-    def contend(self, s: StackState, r: int) -> StackState:
+    def contend(self, s: StackState, r: int, **changes: object) -> StackState:
         """r is the one to act for its node: try the lock if there is one, else go ahead."""
         if self.cfg.lock:
-            return self.goto(s, r, READY)
-        return self.cleared(s, r)
+            return self._goto(s, r, READY, changes)
+        return self.cleared(s, r, **changes)
 
-    def cleared(self, s: StackState, r: int) -> StackState:
+    def cleared(self, s: StackState, r: int, **changes: object) -> StackState:
         """r may rebuild: re-check the cache first if configured, else query the database."""
         if self.cfg.recheck:
-            return self.goto(s, r, RECHECK)
-        return self.start_rebuild(s, r)
+            return self._goto(s, r, RECHECK, changes)
+        return self.start_rebuild(s, r, **changes)
 
-    def start_rebuild(self, s: StackState, r: int) -> StackState:
+    def start_rebuild(self, s: StackState, r: int, **changes: object) -> StackState:
         """r queries the database: it reads the current version, which its fill will write."""
+        pcs, timers, seen = s.pc, s.timer, s.seen
+        if type(pcs) is tuple and type(timers) is tuple and type(seen) is tuple:
+            return evolve(s, pc=(*pcs[:r], REBUILDING, *pcs[r + 1:]),
+                          timer=(*timers[:r], 0, *timers[r + 1:]), starts=s.starts + 1,
+                          seen=(*seen[:r], s.db, *seen[r + 1:]), **changes)
+        if changes:
+            s = evolve(s, **changes)
         return evolve(self.goto(s, r, REBUILDING), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db))
+
+    def _goto(self, s: StackState, r: int, label: PC, changes: dict[str, object]) -> StackState:
+        """:meth:`goto`, with ``changes`` made in the same new state."""
+        if not changes:
+            return self.goto(s, r, label)
+        pcs, timers = s.pc, s.timer
+        if type(pcs) is tuple and type(timers) is tuple:
+            return evolve(s, pc=(*pcs[:r], label, *pcs[r + 1:]),
+                          timer=(*timers[:r], 0, *timers[r + 1:]), **changes)
+        return self.goto(evolve(s, **changes), r, label)
 
     def issue_token(self, s: StackState, r: int) -> StackState:
         """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
@@ -766,20 +806,53 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         """r gives the lock back in one command (DEL or the compare-and-delete script)."""
         if not self.cfg.lock:
             return s
+        released = self._released(s, r)
+        if released is not None:
+            return evolve(s, **released) if released else s
         foreign = redis_lock.removes_foreign(s.lock, r, self.cfg.release)
         return evolve(s, lock=redis_lock.release(s.lock, r, self.cfg.release),
                        foreign=any_of(s.foreign, foreign))
 
-    def release_and_end(self, s: StackState, r: int) -> StackState:
+    def _released(self, s: StackState, r: int) -> dict[str, object] | None:
+        """The fields :meth:`release` changes (with a lock), in plain Python; ``None`` when
+        the lock's owner or the ``foreign`` flag is a z3 term."""
+        lock, foreign = s.lock, s.foreign
+        owner = lock.owner
+        if type(owner) is not int or type(r) is not int or not isinstance(foreign, int):
+            return None
+        if self.cfg.release is Release.CAD:  # compare-and-delete: only its own lock
+            after, removes = (redis_lock.FREE if owner == r else lock), False
+        else:  # DEL: whatever lock is there
+            after, removes = redis_lock.FREE, owner != NO_OWNER and owner != r
+        changes: dict[str, object] = {}
+        if after is not lock:
+            changes["lock"] = after
+        flagged = bool(foreign) or removes  # any_of(foreign, removes), as a bool
+        if flagged is not foreign:
+            changes["foreign"] = flagged
+        return changes
+
+    def release_and_end(self, s: StackState, r: int, **changes: object) -> StackState:
         """r releases the lock and serves the value; with ``release=get-del`` it first GETs
         the lock and remembers whether the token was its own (the DEL is a later step)."""
         if not (self.cfg.lock and self.cfg.release is Release.GET_DEL):
+            released = self._released(s, r) if self.cfg.lock else {}
+            ended = self._ended(s, r, GOT_VALUE)
+            if released is not None and ended is not None:
+                return evolve(s, **changes, **released, **ended)
+            if changes:
+                s = evolve(s, **changes)
             return self.end(self.release(s, r), r, GOT_VALUE)
+        if changes:
+            s = evolve(s, **changes)
         mine = s.lock.owner == r
         return self.goto(s, r, ite(mine, RELEASING_MINE, RELEASING_OTHER))
 
     def end(self, s: StackState, r: int, outcome: PC) -> StackState:
         """r ends with ``outcome``; as its node's leader it hands the outcome to followers."""
+        changes = self._ended(s, r, outcome)
+        if changes is not None:
+            return evolve(s, **changes)
         ended = evolve(self.goto(s, r, outcome), held=set_at(s.held, r, False),
                         seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0))
         if not self.cfg.singleflight:
@@ -793,6 +866,45 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
         return evolve(ended, pc=pcs, flights=flights)
 
+    def _ended(self, s: StackState, r: int, outcome: PC) -> dict[str, object] | None:
+        """The fields :meth:`end` changes, in plain Python (a field left as it was is not
+        listed); ``None`` when they are not tuples, or the node's leader (or, when r leads,
+        the label of one of its node's requests) is a z3 term."""
+        pcs, timers, held, seen, token = s.pc, s.timer, s.held, s.seen, s.token
+        if not (type(pcs) is tuple and type(timers) is tuple and type(held) is tuple
+                and type(seen) is tuple and type(token) is tuple):
+            return None
+        labels = list(pcs)
+        labels[r] = outcome
+        changes: dict[str, object] = {}
+        if self.cfg.singleflight:
+            flights = s.flights
+            if type(flights) is not tuple:
+                return None
+            node = self._shape[1][r]
+            leader = flights[node]
+            if not isinstance(leader, int):
+                return None
+            if leader == r:  # r leads its node's flight: its followers get its outcome
+                for q in self._shape[2][node]:
+                    label = labels[q]
+                    if not isinstance(label, int):
+                        return None
+                    if label == FOLLOWING:
+                        labels[q] = outcome
+                changes["flights"] = (*flights[:node], NO_LEADER, *flights[node + 1:])
+        changes["pc"] = tuple(labels)
+        # each reset to its resting value (0, False), where it is not there already
+        if not (type(timers[r]) is int and timers[r] == 0):
+            changes["timer"] = (*timers[:r], 0, *timers[r + 1:])
+        if held[r] is not False:
+            changes["held"] = (*held[:r], False, *held[r + 1:])
+        if not (type(seen[r]) is int and seen[r] == 0):
+            changes["seen"] = (*seen[:r], 0, *seen[r + 1:])
+        if not (type(token[r]) is int and token[r] == 0):
+            changes["token"] = (*token[:r], 0, *token[r + 1:])
+        return changes
+
     # -- time and the stores ------------------------------------------------------------
 
     def tick_enabled(self, s: StackState) -> Bool:
@@ -802,8 +914,10 @@ class StackModel(ProgramModel[StackConfig, StackState]):
 
     def tick_stores(self, s: StackState) -> StackState:
         """The lock ages; the absolute clock moves only when a horizon bounds it."""
-        t = s.t + 1 if self.cfg.horizon > 0 else s.t
-        return evolve(s, lock=redis_lock.tick(s.lock), t=t)
+        lock = redis_lock.tick(s.lock)
+        if self.cfg.horizon > 0:
+            return evolve(s, lock=lock, t=s.t + 1)
+        return s if lock is s.lock else evolve(s, lock=lock)  # a free lock stays free
 
     # -- narration and the server's view ---------------------------------------------------
 

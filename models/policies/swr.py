@@ -48,6 +48,14 @@ queries the origin beside it. FRESH with writers: a refresh that read the old ve
 the writer's purge stores it afterwards, and nothing checks its version (no stale-set
 protection, unlike ``lease`` tokens or ``memcached-meta``'s ``ms C<cas>``). SERVED holds:
 nobody waits inside the window, and every fetch after it completes or fails loudly.
+
+What RFC 5861 does promise can be stated with the layer's arrival window (``arrive_before``):
+with every request arriving inside the stale window (``arrive_before <=
+stale_while_revalidate``; the run starts when the value went stale), the origin sees one fetch
+(REBUILDS<=1 holds, for every window, refresh time, pause and refresh crash: the candidates
+``window-clock`` and ``one-refresh`` make it inductive). One tick past the window the herd is
+back, and a writer's purge (the environment, not an arrival, so never confined) ends the window
+early.
 """
 
 from __future__ import annotations

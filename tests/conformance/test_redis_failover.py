@@ -272,8 +272,13 @@ class Driver:
         assert value == owner, f"{where}: the server holds {value}, the model {owner}"
         if owner is not None:
             pttl = int(server.client.pttl("lock"))
-            assert pttl // TICK_MS == lock.remaining, \
-                f"{where}: PTTL {pttl} ms, the model {lock.remaining} tick(s) left"
+            # A step is due half a tick before an expiry; a busy machine (the suite runs on
+            # every core) can make it later than that, and only then is one tick less right.
+            late = time.monotonic() - (self.origin + self.now * TICK_MS / 1000)
+            lowest = lock.remaining - (1 if late * 1000 >= TICK_MS // 2 else 0)
+            assert lowest <= pttl // TICK_MS <= lock.remaining, \
+                f"{where}: PTTL {pttl} ms, the model {lock.remaining} tick(s) left " \
+                f"({late:.2f}s into the tick)"
 
     def perform(self, action: Action, before: fo.FailoverState,
                 after: fo.FailoverState) -> None:

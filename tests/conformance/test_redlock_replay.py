@@ -11,6 +11,7 @@ every instance's lock key (its token and remaining life) must be what the model 
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,14 +21,19 @@ import pytest
 
 from herdproof.cli import main
 from herdproof.engines import explicit
+from herdproof.models.core import enabled_actions
 from herdproof.models.policies.redlock import FastClock
 from herdproof.models.registry import build
 from herdproof.redis_replay import replay_on_redis, report
 from herdproof.traces import write_trace
 from herdproof.traces.trace import Trace
 from tests.conformance.conftest import _free_port, _require, _wait_for_port
+from tests.conformance.report import SEQUENCES
 
 INSTANCES = 5
+# A model tick is 10 s of server time: a key's PTTL carries half a tick (5 s) of slack for the
+# real time the replay takes (a whole run of commands on five servers, a server's restart)
+TICK_MS = 10_000
 NOMINAL = {"requests": 2, "instances": INSTANCES, "ttl": 7}
 
 
@@ -106,9 +112,10 @@ def found(params: dict[str, Any], prop: str) -> Trace:
 
 def _replayed(trace: Trace, instances: Instances,
               restart: Callable[[int], Any] | None = None) -> tuple[Any, list[str]]:
-    result = replay_on_redis(trace, instances.connect(), restart=restart)
+    result = replay_on_redis(trace, instances.connect(), tick_ms=TICK_MS, restart=restart)
     ok, lines = report(result)
     assert ok and result.matched, "\n".join(lines)
+    SEQUENCES["redlock on 5 redis servers"] += 1
     return result, lines
 
 
@@ -187,6 +194,34 @@ def _insert_after_first_set(trace: Trace, action: Any) -> Trace:
     return Trace(trace.policy, trace.params, tuple(actions), None)
 
 
+def test_random_runs_with_every_fault_replay_command_by_command(instances: Instances) -> None:
+    """Random walks through the model with every fault switched on (fast clocks, a clock jump
+    that shortens a key without expiring it, a restart, a pause after the check): whatever
+    interleaving they take, each instance answers every command and holds every key as the
+    model says."""
+    params = {**NOMINAL, "ttl": 8, "drift": 1, "jumps": 1, "jump": 2, "restarts": 1,
+              "client_pause": 2}
+    model = build("redlock", params)
+    rng = random.Random(0)
+    clients = instances.connect()
+    faults = set()
+    for _ in range(12):
+        state, actions = model.initial_states()[0], []
+        for _ in range(40):
+            moves = enabled_actions(model, state)
+            if not moves:
+                break
+            action = rng.choice(moves)
+            actions.append(action)
+            state = model.apply(state, action)
+        faults |= {type(a).__name__ for a in actions}
+        result = replay_on_redis(Trace("redlock", model.params, tuple(actions), None), clients,
+                                 tick_ms=TICK_MS)
+        assert result.matched, "\n".join(report(result)[1])
+        SEQUENCES["redlock on 5 redis servers"] += 1
+    assert {"FastClock", "ClockJump", "Restart", "SetTaken"} <= faults
+
+
 def test_cli_replays_on_a_comma_separated_list(instances: Instances, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     path = write_trace(found({**NOMINAL, "restarts": 1}, "MUTEX"), tmp_path / "restart.json")
@@ -207,4 +242,4 @@ def test_a_refused_command_cannot_be_replayed(instances: Instances) -> None:
     from herdproof.models.errors import HerdproofError
 
     with pytest.raises(HerdproofError, match="a restarting instance refuses connections"):
-        replay_on_redis(trace, instances.connect()[:3])
+        replay_on_redis(trace, instances.connect()[:3], tick_ms=TICK_MS)

@@ -3,9 +3,12 @@ by the stateful engine, whose shrunk trace must replay and violate the same prop
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
+from typing import Any
 
 import pytest
+import z3
 from hypothesis import settings
 
 from herdproof.engines import explicit, stateful
@@ -35,6 +38,51 @@ def test_the_fast_path_and_the_generic_operators_give_the_same_successors(case: 
     assert fast is not None, "every registered policy is compiled from a request program"
     for state in explored(case.name, False).graph:
         assert fast(state) == successors(model, state)
+
+
+#: States per row on which the z3 path is evaluated (spread over the breadth-first order).
+Z3_STATES = 40
+
+
+@pytest.mark.parametrize("case", case_params())
+def test_the_concrete_fast_paths_and_the_z3_path_give_the_same_successors(case: Case) -> None:
+    """A step's helpers take plain-Python branches on concrete states (the search's) and the
+    generic operators on z3 terms (the SMT and all-sizes engines'). Evaluated on a state whose
+    every value is a z3 constant, each enabled action must lead to the state the concrete
+    search reaches, field for field, once z3 simplifies the terms."""
+    model = build(case.preset, case.params)
+    order = explored(case.name, False).order
+    for state in order[::max(1, len(order) // Z3_STATES)]:
+        constants = _as_z3(state)
+        for action, after in successors(model, state):
+            assert _from_z3(model.apply(constants, action)) == after, (state, action)
+
+
+def _as_z3(value: Any) -> Any:
+    """``value`` (a state, a store, a tuple, a number) with every bool and int a z3 constant."""
+    if isinstance(value, bool):
+        return z3.BoolVal(value)
+    if isinstance(value, int):
+        return z3.IntVal(int(value))
+    if isinstance(value, tuple):
+        return tuple(_as_z3(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _as_z3(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
+def _from_z3(value: Any) -> Any:
+    """``value`` with every z3 term simplified to the bool or int it denotes."""
+    if isinstance(value, z3.ExprRef):
+        simple = z3.simplify(value)
+        return z3.is_true(simple) if z3.is_bool(simple) else simple.as_long()
+    if isinstance(value, tuple):
+        return tuple(_from_z3(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _from_z3(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
 
 
 def test_the_table_is_broad_enough() -> None:

@@ -116,7 +116,10 @@ def test_smt_time_limit_on_a_huge_instance(capsys: pytest.CaptureFixture[str]) -
 def test_prove_time_limit(capsys: pytest.CaptureFixture[str]) -> None:
     code, data = run_json(capsys, "prove", *HUGE, "--property", "ONE", "--max-seconds", "1")
     assert code == 3 and data["verdict"] == "unknown"
-    assert data["detail"].startswith("time limit 1s reached during encoding step 0 (action ")
+    # where the second ran out depends on the machine: an early encoding step, or Houdini
+    assert re.match(r"time limit 1s reached during (encoding step 0 \(action \d+ of \d+\)|"
+                    r"Houdini \(filtering the candidate invariants\))", data["detail"]), \
+        data["detail"]
 
 
 def test_synth_time_limit(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ import pytest
 from herdproof.engines import explicit
 from herdproof.models.clock import Tick
 from herdproof.models.policies.stack import Finish, LoseLock, Miss, WinLock
+from herdproof.models.program import recorded
 from herdproof.models.registry import build, resolve
 from herdproof.traces import (
     ReplayError,
@@ -48,8 +49,14 @@ def test_json_round_trip_is_lossless(tmp_path: Path) -> None:
 
 
 def test_traces_record_every_parameter() -> None:
+    """Every parameter of the policy; the layer's arrival window only when one is set."""
     trace = race_trace()
-    assert trace.params == resolve("lock-cad", RACE)[1]
+    assert trace.params == recorded(resolve("lock-cad", RACE)[1])
+    assert set(resolve("lock-cad", RACE)[1]) - set(trace.params) == {"arrive_from",
+                                                                     "arrive_before"}
+    windowed = explicit.check(build("lock-cad", {**RACE, "arrive_before": 1}), ["ONE"])[0]
+    assert windowed.trace is not None
+    assert windowed.trace.params == {**trace.params, "arrive_before": 1}
 
 
 def test_text_timeline_marks_the_violation() -> None:
