@@ -32,12 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 from herdproof.models.core import Action
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.ops import Bool, Int, all_of, implies, negate
-from herdproof.models.params import Param
+from herdproof.models.params import Param, ParamValue
 
 PAUSE = Param("pause", int, 0, "extra ticks a due rebuilder may be paused before its write",
               minimum=0, timing=True)
@@ -46,6 +46,24 @@ CRASHES = Param("crashes", int, 0, "at most this many crashes in a run (crash=on
                 minimum=0)
 WRITERS = Param("writers", int, 0, "DB writes (commit a new version, then delete the key)",
                 minimum=0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnvironmentConfig:
+    """The four parameters above as a configuration's fields: a policy's frozen configuration
+    extends this class with its own parameters (timing constants may be z3 terms in symbolic
+    runs), so that none lists the environment's fields again."""
+
+    pause: Int
+    crash: bool
+    crashes: int
+    writers: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, ParamValue]) -> Self:
+        """The configuration of complete, validated parameters (every field by its name)."""
+        values: dict[str, Any] = dict(params)
+        return cls(**values)
 
 
 def check_crash_switches(policy: str, given: Mapping[str, object]) -> None:

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, ClassVar, Generic, TypeVar
 
-from herdproof.models import environment
+from herdproof.models import environment, ops
 from herdproof.models.clock import Tick
 from herdproof.models.core import Action
 from herdproof.models.environment import Crash, Pause, Write
@@ -59,19 +59,7 @@ from herdproof.models.errors import InvalidParameter
 from herdproof.models.memcached_item import Item
 from herdproof.models.narration import REQUEST, Message, Say, fill, note, shown
 from herdproof.models.observation import Observation, waiting
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    maximum,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.policy import PolicyModel, PolicySpec
 
@@ -443,17 +431,17 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         :func:`with_arrivals` calls it for every policy; the parameters are recorded (in traces)
         only when they are not the defaults, so a run without a window is today's run."""
         for name, value in (("arrive_from", arrive_from), ("arrive_before", arrive_before)):
-            if not is_symbolic(value) and value < 0:
+            if not ops.is_symbolic(value) and value < 0:
                 raise InvalidParameter(f"parameter `{name}` of {self.name} counts ticks after "
                                        f"the expiry, so it cannot be {value}")
-        if not is_symbolic(arrive_from) and not is_symbolic(arrive_before) \
+        if not ops.is_symbolic(arrive_from) and not ops.is_symbolic(arrive_before) \
                 and 0 < arrive_before <= arrive_from:
             raise InvalidParameter(
                 f"{self.name} with arrive_from={arrive_from} and arrive_before={arrive_before} "
                 "lets no request arrive: arrive_before must be later than arrive_from (or 0 "
                 "for no end)")
         self._window = (arrive_from, arrive_before)
-        self._windowed = any(is_symbolic(edge) or edge != 0 for edge in self._window)
+        self._windowed = any(ops.is_symbolic(edge) or edge != 0 for edge in self._window)
         self._index = None
         self.params.update(recorded({"arrive_from": arrive_from,
                                      "arrive_before": arrive_before}))
@@ -474,7 +462,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
     def arrival_edge(self) -> Int:
         """Where the window's clock (``since``) stops: the later of its two edges. Every tick
         after that leaves the window as it is (open for good, or closed for good)."""
-        return maximum(*self._window)
+        return ops.maximum(*self._window)
 
     def arrivals_open(self, s: S) -> Bool:
         """A request may arrive now: ``arrive_from <= since`` and, when the window has an end,
@@ -565,7 +553,7 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
             for pc, timer in zip(pcs, now, strict=True):
                 moved = timer
                 for label, kind in self.TIMERS.items():
-                    moved = ite(pc == label, timer + 1 if kind.up else maximum(timer - 1, 0),
+                    moved = ite(pc == label, timer + 1 if kind.up else ops.maximum(timer - 1, 0),
                                 moved)
                 moving.append(moved)
             timers = tuple(moving)
@@ -594,6 +582,23 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
         """Request ``r`` moves to ``label`` with its timer set (0 unless a sleep or work)."""
         return evolve(s, pc=_set(s.pc, r, label),  # type: ignore[attr-defined]
                       timer=_set(s.timer, r, timer))  # type: ignore[attr-defined]
+
+    def end_work(self, s: S, r: int, label: int) -> S:
+        """Request ``r``'s work is over: it moves to ``label``, and the pause that held it and
+        the database version it read are gone."""
+        return evolve(self.goto(s, r, label), held=_set(s.held, r, False),  # type: ignore[attr-defined]
+                      seen=_set(s.seen, r, 0))  # type: ignore[attr-defined]
+
+    def at_work(self, s: S, r: int) -> Bool:
+        """Request ``r`` is at the ``WORK`` label (its database query runs)."""
+        at: Bool = s.pc[r] == self.WORK  # type: ignore[attr-defined]
+        return at
+
+    def timer_column(self, word: str, s: S, r: int) -> str:
+        """Request ``r``'s timer in a text timeline: ``word`` and the ticks run of its label's
+        duration (``rebuild 1/2``)."""
+        pc: int = s.pc[r]  # type: ignore[attr-defined]
+        return f"{word} {s.timer[r]}/{getattr(self.cfg, self.TIMERS[pc].duration)}"  # type: ignore[attr-defined]
 
     def completes(self, s: S, r: int) -> Bool:
         """Request ``r``'s work (at ``WORK``) has run its duration and no pause holds it back
@@ -693,12 +698,12 @@ class ProgramModel(PolicyModel[C], Generic[C, S]):
                 missing, any_of(pc != self.ARRIVAL, negate(over)))
 
         return Observation(
-            rebuilding=count(pc == self.WORK for pc in pcs) + background,
+            rebuilding=ops.count(pc == self.WORK for pc in pcs) + background,
             rebuild_starts=s.starts,  # type: ignore[attr-defined]
             foreign_release=foreign,
             cache_filled=filled,
-            unserved=count(owed(pc, served) for pc in pcs),
-            unanswered=count(owed(pc, self.DONE) for pc in pcs),
+            unserved=ops.count(owed(pc, served) for pc in pcs),
+            unanswered=ops.count(owed(pc, self.DONE) for pc in pcs),
             waiting=waiting(pcs, self.ARRIVAL, self.DONE),
             stale=environment.stale(filled, cached, db)
             if self.writers and cached is not None else None,
@@ -804,7 +809,7 @@ def recorded(params: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
     at their defaults (no window), so a run without a window is recorded as it was before the
     window existed. Reading a trace resolves the rest again."""
     return {name: value for name, value in params.items()
-            if name not in _ARRIVAL_NAMES or is_symbolic(value) or value != 0}
+            if name not in _ARRIVAL_NAMES or ops.is_symbolic(value) or value != 0}
 
 
 def with_arrivals(spec: PolicySpec) -> PolicySpec:
@@ -840,7 +845,7 @@ def _build_with_arrivals(build: Callable[[Mapping[str, ParamValue], str], Any],
     start, end = params.get("arrive_from", 0), params.get("arrive_before", 0)
     if isinstance(model, ProgramModel):
         model.confine_arrivals(start, end)
-    elif is_symbolic(start) or is_symbolic(end) or start or end:
+    elif ops.is_symbolic(start) or ops.is_symbolic(end) or start or end:
         raise InvalidParameter(f"{name} is not written as a request program, so its "
                                "arrivals cannot be confined (arrive_from, arrive_before)")
     return model
@@ -850,7 +855,7 @@ def pauses(cfg: Any) -> bool:
     """The configuration lets the environment pause due work (``pause`` > 0, or symbolic):
     the ``when`` of a background actor's pause step."""
     pause = getattr(cfg, "pause", 0)
-    return is_symbolic(pause) or pause > 0
+    return ops.is_symbolic(pause) or pause > 0
 
 
 def crashes(cfg: Any) -> bool:
@@ -885,7 +890,7 @@ def _arriving(guard: Callable[[Any, Any, int], Bool] | None, model: Any, s: Any,
 
 def _set(values: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
     if type(values) is not tuple:  # the quantified encoding's array of per-request values
-        return set_at(values, i, value)
+        return ops.set_at(values, i, value)
     return (*values[:i], value, *values[i + 1:])
 
 

@@ -90,22 +90,11 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import policy, program, redis_lock
+from herdproof.models import environment, ops, policy, program, redis_lock
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Message, Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    ite,
-    maximum,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import ProgramModel, RequestAction, Step, Timer, not_on_a_server
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
@@ -161,7 +150,7 @@ IN_SYNC = -1
 
 
 @dataclass(frozen=True, slots=True)
-class FailoverConfig:
+class FailoverConfig(environment.EnvironmentConfig):
     """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
 
     requests: int
@@ -174,14 +163,6 @@ class FailoverConfig:
     on_timeout: str
     fencing: bool
     fence_counter: str
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, ParamValue]) -> FailoverConfig:
-        return cls(**dict(params))  # type: ignore[arg-type]
 
     @property
     def counter_on_primary(self) -> bool:
@@ -427,7 +408,7 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
 
     def observe(self, s: FailoverState) -> Observation:
         base = self.observation(s, s.filled, cached=s.cached, foreign=False)
-        return replace(base, acting_holders=count(pc == WORKING for pc in s.pc),
+        return replace(base, acting_holders=ops.count(pc == WORKING for pc in s.pc),
                        lapsed_write=s.lapsed)
 
     def describe(self, s: FailoverState) -> dict[str, str]:
@@ -553,9 +534,9 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
         replica does not have yet. Without ``wait`` r starts working at once."""
         cfg = self.cfg
         taken = replace(s, primary=redis_lock.acquire(s.primary, r, cfg.ttl),
-                        grants=s.grants + 1, grant=set_at(s.grant, r, s.grants + 1))
+                        grants=s.grants + 1, grant=ops.set_at(s.grant, r, s.grants + 1))
         if cfg.fencing:
-            taken = replace(taken, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
+            taken = replace(taken, fence=s.fence + 1, token=ops.set_at(s.token, r, s.fence + 1))
         taken = self.primary_wrote(taken)
         if cfg.wait:
             return self.goto(taken, r, WAITING)
@@ -564,7 +545,7 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
     def start_work(self, s: FailoverState, r: int) -> FailoverState:
         """r works: with writers, it reads the DB version its fill will store."""
         return replace(self.goto(s, r, WORKING), starts=s.starts + 1,
-                       seen=set_at(s.seen, r, s.db))
+                       seen=ops.set_at(s.seen, r, s.db))
 
     def accepts(self, s: FailoverState, r: int) -> Bool:
         """The storage takes r's write: always without fencing, else if r's token is not below
@@ -579,7 +560,7 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
         return replace(s, filled=True, cached=s.seen[r],
                        accepted=ite(self.cfg.fencing, s.token[r], s.accepted),
                        lapsed=any_of(s.lapsed, s.grant[r] < s.written),
-                       written=maximum(s.written, s.grant[r]))
+                       written=ops.maximum(s.written, s.grant[r]))
 
     def release(self, s: FailoverState, r: int) -> FailoverState:
         """Compare-and-delete on the current primary: a delete is a write to replicate."""
@@ -589,16 +570,15 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
 
     def end(self, s: FailoverState, r: int, outcome: PC) -> FailoverState:
         """r ends with ``outcome``; its grant, token and read version go with it."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0),
-                       grant=set_at(s.grant, r, 0))
+        return replace(self.end_work(s, r, outcome), token=ops.set_at(s.token, r, 0),
+                       grant=ops.set_at(s.grant, r, 0))
 
     # -- the servers ---------------------------------------------------------------------
 
     def primary_wrote(self, s: FailoverState) -> FailoverState:
         """The primary acknowledged a write: the replica lacks it (since now, unless it
         already lacked an older one)."""
-        return replace(s, behind=maximum(s.behind, 0))
+        return replace(s, behind=ops.maximum(s.behind, 0))
 
     def replicate(self, s: FailoverState) -> FailoverState:
         """The replica catches up: the lock key and the counter as the primary has them; every
@@ -691,11 +671,8 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
 
     def _describe_request(self, s: FailoverState, r: int) -> str:
         pc = PC(s.pc[r])
-        label = SHORT[pc]
-        if pc == WORKING:
-            label = f"work {s.timer[r]}/{self.cfg.work}"
-        elif pc == WAITING:
-            label = f"wait {s.timer[r]}/{self.cfg.wait_timeout}"
+        # the work and the WAIT show their timers ("work 1/2", "wait 0/3")
+        label = self.timer_column(SHORT[pc], s, r) if pc in (WORKING, WAITING) else SHORT[pc]
         if pc in GRANTED and self.cfg.fencing:
             label += f" #{s.token[r]}"
         if pc in GRANTED and self.cfg.writers:

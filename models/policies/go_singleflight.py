@@ -81,7 +81,7 @@ from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation, waiting
 from herdproof.models.ops import Bool, Int, all_of, any_of, count, implies, ite, negate, set_at
 from herdproof.models.params import Param, ParamValue
-from herdproof.models.program import ProgramModel, RequestAction, Step
+from herdproof.models.program import ProgramModel, RequestAction, Step, Timer
 from herdproof.models.symmetry import Symmetry
 
 OUTCOMES = ("value", "error", "panic", "goexit")
@@ -308,8 +308,7 @@ class GoSingleflightModel(ProgramModel[GoConfig, GoState]):
     STEPS = STEPS
     BACKGROUND = ACTORS
     # fn counts up to ``rebuild`` and holds the clock when due
-    TIMERS: ClassVar[Mapping[int, program.Timer]] = {
-        RUNNING: program.Timer(up=True, duration="rebuild")}
+    TIMERS: ClassVar[Mapping[int, Timer]] = {RUNNING: Timer(up=True, duration="rebuild")}
     WORK = RUNNING
     DONE = DONE
     ERRORS = ERRORS

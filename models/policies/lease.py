@@ -119,7 +119,7 @@ SHORT = {IDLE: "-", REBUILDING: "rebuild", SLEEPING: "wait", GOT_VALUE: "value",
 
 
 @dataclass(frozen=True, slots=True)
-class LeaseConfig:
+class LeaseConfig(environment.EnvironmentConfig):
     """The parameters of one instance: the protocol's switches, the two choices the paper
     leaves open, the environment, and timing constants (z3 terms in symbolic runs)."""
 
@@ -131,14 +131,6 @@ class LeaseConfig:
     stale_values: bool
     delete_clears_window: bool
     new_token_voids_old: bool
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, ParamValue]) -> LeaseConfig:
-        return cls(**dict(params))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,18 +359,14 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
         """The candidates above, stated once per request (or pair of requests), for the proof
         for every number of requests (``herdproof prove --all-sizes``)."""
         cfg = self.cfg
-
-        def rebuilding(s: LeaseState, r: int) -> Bool:
-            return s.pc[r] == REBUILDING
-
         return (
             each_request("leased-read", "a rebuilder whose token is still valid read the "
                          "newest version",
-                         lambda m, s, r: implies(all_of(rebuilding(s, r), s.valid[r]),
+                         lambda m, s, r: implies(all_of(m.at_work(s, r), s.valid[r]),
                                                  s.seen[r] >= s.db)),
             each_request("token-holder", "only a request rebuilding (or crashed while it did) "
                          "holds a token",
-                         lambda m, s, r: implies(s.valid[r], any_of(rebuilding(s, r),
+                         lambda m, s, r: implies(s.valid[r], any_of(m.at_work(s, r),
                                                                     s.pc[r] == CRASHED))),
             whole("window", "the window is closed for at most lease_window more ticks",
                   lambda m, s: all_of(s.window >= 0, s.window <= cfg.lease_window)),
@@ -386,18 +374,18 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
                   lambda m, s: all_of(s.cached >= 0, s.cached <= s.db)),
             each_request("lease-life", "a rebuilder's token was issued timer ticks ago, so the "
                          "window stays closed lease_window - timer more ticks",
-                         lambda m, s, r: implies(rebuilding(s, r),
+                         lambda m, s, r: implies(m.at_work(s, r),
                                                  s.window + s.timer[r] == cfg.lease_window)),
             each_request("valid-holders", "every rebuilder holds a valid token",
-                         lambda m, s, r: implies(rebuilding(s, r), s.valid[r])),
+                         lambda m, s, r: implies(m.at_work(s, r), s.valid[r])),
             each_pair("token-holders", "at most one valid token is outstanding",
                       lambda m, s, r, q: negate(all_of(s.valid[r], s.valid[q]))),
             each_pair("one-rebuilder", "no two requests rebuild at once",
-                      lambda m, s, r, q: negate(all_of(rebuilding(s, r), rebuilding(s, q)))),
+                      lambda m, s, r, q: negate(all_of(m.at_work(s, r), m.at_work(s, q)))),
             whole("unstarted", "before the first rebuild starts the cache stays empty",
                   lambda m, s: implies(s.starts == 0, negate(s.filled))),
             each_request("no-early-rebuild", "no request rebuilds before a rebuild started",
-                         lambda m, s, r: implies(s.starts == 0, negate(rebuilding(s, r)))),
+                         lambda m, s, r: implies(s.starts == 0, negate(m.at_work(s, r)))),
             whole("rate-clock", "the window is closed exactly until the last token is "
                   "lease_window ticks old", lambda m, s: m.rate_clock(s)),
         )
@@ -459,8 +447,7 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
 
     def end(self, s: LeaseState, r: int, outcome: PC) -> LeaseState:
         """r ends with ``outcome``; its token, if any, goes with it."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0), valid=set_at(s.valid, r, False))
+        return replace(self.end_work(s, r, outcome), valid=set_at(s.valid, r, False))
 
     # -- the environment and time --------------------------------------------------------
 

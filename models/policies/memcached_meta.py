@@ -71,7 +71,7 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import environment, policy, program
+from herdproof.models import environment, ops, policy, program
 from herdproof.models import memcached_item as mi
 from herdproof.models.candidates import Candidate, each_pair, each_request, whole
 from herdproof.models.core import Action, Invariant
@@ -82,19 +82,7 @@ from herdproof.models.memcached_item import (
 )
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    any_where,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import RequestAction, Send, Step, Timer
 from herdproof.models.symmetry import Symmetry
@@ -137,13 +125,12 @@ class PC(IntEnum):
 
 
 IDLE, REBUILDING, SLEEPING, GOT_VALUE, GOT_STALE, CRASHED, GOT_EMPTY = tuple(PC)
-DONE = (GOT_VALUE, GOT_STALE, CRASHED, GOT_EMPTY)
 #: How ``describe`` shows each label, indexed by :class:`PC`.
 SHORT = ("-", "W rebuild", "Z wait", "value", "stale", "crashed", "empty (stub)")
 
 
 @dataclass(frozen=True, slots=True)
-class MetaConfig:
+class MetaConfig(environment.EnvironmentConfig):
     """The parameters of one instance: the client's flags, the item's TTLs, the environment;
     ``stub_ttl``, ``rebuild`` and ``wait`` may be z3 terms in symbolic runs."""
 
@@ -159,10 +146,6 @@ class MetaConfig:
     stale_ttl: Int
     invalidation: str
     classic: int
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
 
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> MetaConfig:
@@ -178,7 +161,7 @@ class MetaConfig:
             raise InvalidParameter("parameter `start_ttl` of memcached-meta needs start=value: "
                                    "an absent key has no TTL")
         stale_ttl = params["stale_ttl"]
-        if params["invalidation"] != "mark" and (is_symbolic(stale_ttl) or stale_ttl):
+        if params["invalidation"] != "mark" and (ops.is_symbolic(stale_ttl) or stale_ttl):
             raise InvalidParameter("parameter `stale_ttl` of memcached-meta needs "
                                    "invalidation=mark: it is the T flag of md k I, and the "
                                    "classic delete k has none")
@@ -368,7 +351,7 @@ STEPS: tuple[Step[MetaState], ...] = (
          says=_get("END: a miss, it queries the database itself"),
          guard=lambda m, s, r: negate(mi.classic_hit(s.item)),
          effect=lambda m, s, r: replace(m.goto(s, r, REBUILDING), starts=s.starts + 1,
-                                        seen=set_at(s.seen, r, s.db))),
+                                        seen=ops.set_at(s.seen, r, s.db))),
     Step(ClassicSet, at=REBUILDING, when=_with_classic, command=SET, sends=SET_SENDS,
          says=(answer(DB, "rows (rebuild done)"), call(MEMCACHED, "set key value"),
                answer(MEMCACHED, "STORED")),
@@ -389,7 +372,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     TIMERS: ClassVar[Mapping[int, Timer]] = {REBUILDING: Timer(up=True, duration="rebuild"),
                                               SLEEPING: Timer(up=False, duration="wait")}
     WORK = REBUILDING
-    DONE = DONE
+    DONE = (GOT_VALUE, GOT_STALE, CRASHED, GOT_EMPTY)
     ERRORS = (CRASHED,)
     FALLBACKS = (GOT_STALE,)
     PARTICIPANTS = (MEMCACHED, DB)
@@ -479,7 +462,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     def _stale_life(self, ttl: Int) -> list[Bool]:
         """``ttl <= stale_ttl`` when ``md k I T<stale_ttl>`` may set it (nothing otherwise)."""
         stale_ttl = self.cfg.stale_ttl
-        if not self.cfg.writers or not (is_symbolic(stale_ttl) or stale_ttl):
+        if not self.cfg.writers or not (ops.is_symbolic(stale_ttl) or stale_ttl):
             return []
         return [ttl <= stale_ttl]
 
@@ -500,7 +483,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             # CAS 1 (every later item takes a newer id)
             fresh_value = all_of(fresh_value, item.cas != 1)
         observed = self.observation(s, fresh_value, cached=item.version)
-        return replace(observed, placeholder_served=any_where(s.pc, lambda pc: pc == GOT_EMPTY))
+        return replace(observed, placeholder_served=ops.any_where(s.pc, lambda pc: pc == GOT_EMPTY))
 
     def describe(self, s: MetaState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -541,9 +524,9 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
                 all_of(s.item.present, negate(s.item.valued), s.item.won,
                        s.item.cas == s.cas_seen[r],
                        s.item.ttl + s.timer[r] == cfg.stub_ttl)) for r in n))),
-            Invariant("one-rebuilder", lambda s: count(pc == REBUILDING for pc in s.pc) <= 1),
+            Invariant("one-rebuilder", lambda s: ops.count(pc == REBUILDING for pc in s.pc) <= 1),
             Invariant("starts", lambda s: s.starts == ite(
-                s.item.valued, 1, count(pc == REBUILDING for pc in s.pc))),
+                s.item.valued, 1, ops.count(pc == REBUILDING for pc in s.pc))),
             *warm,
         )
 
@@ -561,7 +544,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             return tuple(out)
 
         def rebuilding(s: MetaState) -> Int:
-            return count(pc == REBUILDING for pc in s.pc)
+            return ops.count(pc == REBUILDING for pc in s.pc)
 
         def untouched(item: Item) -> Bool:
             """The start value, as stored (its TTL aside)."""
@@ -578,7 +561,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
         def stale_life(ttl: Int, elapsed: Int) -> Bool:
             """A stale item's life after md k I T<stale_ttl>, ``elapsed`` ticks into the win;
             without T it keeps its TTL, which from this warm start is none."""
-            if is_symbolic(stale_ttl) or stale_ttl:
+            if ops.is_symbolic(stale_ttl) or stale_ttl:
                 return ttl + elapsed == stale_ttl
             return ttl == 0
 
@@ -604,17 +587,14 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
         return tuple(out)
 
     def quantified_invariants(self) -> tuple[Candidate, ...]:
-        """The candidates above, stated once per request (or pair of requests), for the proof
-        for every number of requests (``herdproof prove --all-sizes``)."""
+        """The candidates above for the proof for every number of requests (``herdproof prove
+        --all-sizes``): the CAS and version a winner read and a stub's life, once per request;
+        one rebuilder, once per pair of requests; the item, as a whole."""
         cfg = self.cfg
-
-        def rebuilding(s: MetaState, r: int) -> Bool:
-            return s.pc[r] == REBUILDING
-
         return (
             each_request("cas-read", "a winner whose CAS still matches the item read the "
                          "newest version",
-                         lambda m, s, r: implies(all_of(rebuilding(s, r), s.item.present,
+                         lambda m, s, r: implies(all_of(m.at_work(s, r), s.item.present,
                                                         s.item.cas == s.cas_seen[r]),
                                                  s.seen[r] >= s.db)),
             each_request("cas-seen", "a winner's CAS is one memcached issued",
@@ -628,12 +608,12 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
                                        s.item.version >= s.db)),
             each_request("stub-life", "a winner's stub is present, won, has stub_ttl - elapsed "
                          "ticks left and the CAS its mg returned",
-                         lambda m, s, r: implies(rebuilding(s, r), all_of(
+                         lambda m, s, r: implies(m.at_work(s, r), all_of(
                              s.item.present, negate(s.item.valued), s.item.won,
                              s.item.cas == s.cas_seen[r],
                              s.item.ttl + s.timer[r] == cfg.stub_ttl))),
             each_pair("one-rebuilder", "no two requests hold a win at once",
-                      lambda m, s, r, q: negate(all_of(rebuilding(s, r), rebuilding(s, q)))),
+                      lambda m, s, r, q: negate(all_of(m.at_work(s, r), m.at_work(s, q)))),
             whole("unstarted", "before the first rebuild starts the key holds no value",
                   lambda m, s: implies(s.starts == 0, negate(s.item.valued))),
         )
@@ -670,12 +650,12 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     def start_rebuild(self, s: MetaState, r: int) -> MetaState:
         """Winner r remembers the item's CAS and queries the database for the current version."""
         return replace(self.goto(s, r, REBUILDING), starts=s.starts + 1,
-                       seen=set_at(s.seen, r, s.db), cas_seen=set_at(s.cas_seen, r, s.item.cas))
+                       seen=ops.set_at(s.seen, r, s.db),
+                       cas_seen=ops.set_at(s.cas_seen, r, s.item.cas))
 
     def end(self, s: MetaState, r: int, outcome: PC) -> MetaState:
         """r ends with ``outcome``: it forgets what its rebuild read."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0), cas_seen=set_at(s.cas_seen, r, 0))
+        return replace(self.end_work(s, r, outcome), cas_seen=ops.set_at(s.cas_seen, r, 0))
 
     # -- the environment and the item's clock -------------------------------------------
 
@@ -687,7 +667,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
             return replace(s, db=s.db + 1, item=mi.delete(s.item))
         stale_ttl = self.cfg.stale_ttl
         life: Int | None = None
-        if is_symbolic(stale_ttl):
+        if ops.is_symbolic(stale_ttl):
             life = ite(stale_ttl == 0, s.item.ttl, stale_ttl)
         elif stale_ttl:
             life = stale_ttl
@@ -696,7 +676,7 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
 
     def crash(self, s: MetaState, r: int) -> MetaState:
         """r's process dies mid-rebuild: it never stores, and its stub is left to expire."""
-        crashed = replace(s, crashed=s.crashed + 1, held=set_at(s.held, r, False))
+        crashed = replace(s, crashed=s.crashed + 1, held=ops.set_at(s.held, r, False))
         return self.goto(crashed, r, CRASHED)
 
     def tick_stores(self, s: MetaState) -> MetaState:

@@ -77,9 +77,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from herdproof.models import environment, policy, program
+from herdproof.models import environment, policy, program, proxy_cache
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
@@ -124,12 +124,12 @@ class PC(IntEnum):
 
 
 IDLE, WAITING, FETCHING, FETCHING_UNCACHED, GOT_VALUE, GOT_STALE, CRASHED = tuple(PC)
-DONE = (GOT_VALUE, GOT_STALE, CRASHED)
 
 
 @dataclass(frozen=True, slots=True)
-class NginxConfig:
-    """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
+class NginxConfig(environment.EnvironmentConfig):
+    """The directives of one instance (:data:`PARAMS`); which of nginx's paths a run can take
+    follows from them (:attr:`cold`, :attr:`new_elements`, :attr:`background`)."""
 
     requests: int
     start: str
@@ -139,10 +139,6 @@ class NginxConfig:
     use_stale_updating: bool
     background_update: bool
     fetch: Int
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
 
     @property
     def cold(self) -> bool:
@@ -345,16 +341,16 @@ STEPS: tuple[Step[NginxState], ...] = (
     Step(Finish, at=FETCHING,
          command="the origin answers 200: nginx caches it, answers r, and releases the lock "
                  "if r still holds it (lock_time unchanged)",
-         says=(Say(ORIGIN, PROXY, "200 (for {r})", reply=True),
-               note("caches it{release}", over=PROXY), answer(PROXY, "200")),
+         says=proxy_cache.answered(PROXY, ORIGIN, reply="200 (for {r})",
+                                   then="caches it{release}"),
          guard=lambda m, s, r: m.completes(s, r),
-         effect=lambda m, s, r: m.store(m.end(s, r, GOT_VALUE), r, s.seen[r])),
+         effect=lambda m, s, r: m.store(m.end_work(s, r, GOT_VALUE), r, s.seen[r])),
     Step(FinishUncached, at=FETCHING_UNCACHED, when=_locking,
          command="the origin answers 200: r is answered, nothing is cached",
-         says=(Say(ORIGIN, PROXY, "200 (for {r})", reply=True),
-               note("not cached (a lock-timeout fetch)", over=PROXY), answer(PROXY, "200")),
+         says=proxy_cache.answered(PROXY, ORIGIN, reply="200 (for {r})",
+                                   then="not cached (a lock-timeout fetch)"),
          guard=lambda m, s, r: m.uncached_due(s, r),
-         effect=lambda m, s, r: m.end(s, r, GOT_VALUE)),
+         effect=lambda m, s, r: m.end_work(s, r, GOT_VALUE)),
     Step(FetchExpired, at=IDLE, when=lambda cfg: not cfg.cold and not cfg.background,
          command="GET: the element expired; mark it updating and pass to the origin (EXPIRED)",
          says=(GET, note("expired: {r} updates it", over=PROXY),
@@ -408,20 +404,13 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
     # clock when due
     TIMERS: ClassVar[Mapping[int, program.Timer]] = {
         WAITING: program.Timer(up=False, duration="lock_timeout"),
-        FETCHING: program.Timer(up=True, duration="fetch"),
-        FETCHING_UNCACHED: program.Timer(up=True, duration="fetch")}
+        FETCHING: proxy_cache.FETCH, FETCHING_UNCACHED: proxy_cache.FETCH}
     WORK = FETCHING
-    DONE = DONE
-    ERRORS = (CRASHED,)
-    FALLBACKS = (GOT_STALE,)
+    DONE, ERRORS, FALLBACKS = proxy_cache.ends(GOT_VALUE, GOT_STALE, CRASHED)
     PARTICIPANTS = (PROXY, ORIGIN)
-    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
-        "Pause": (note("the origin answers {r}'s fetch one more tick late (pause)"),),
-        "Crash": (note("the worker serving {r} dies: nothing cached, {r} gets an error, the "
-                       "element's lock stays set", over=PROXY),),
-        "Write": (note("the origin's content changes to {db}", over=ORIGIN),
-                  Say(ORIGIN, PROXY, "purge /item: the element is gone")),
-    }
+    ENVIRONMENT_SAYS = proxy_cache.environment_says(
+        PROXY, ORIGIN, crash="the worker serving {r} dies: nothing cached, {r} gets an error, "
+        "the element's lock stays set", purge="purge /item: the element is gone")
 
     def initial_states(self) -> tuple[NginxState, ...]:
         n = self.cfg.requests
@@ -460,9 +449,10 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
             s.starts >= 0, s.starts <= cfg.requests)
 
     def observe(self, s: NginxState) -> Observation:
-        uncached = count(pc == FETCHING_UNCACHED for pc in s.pc)
-        return self.observation(s, s.fresh, cached=s.cached,
-                                background=uncached + ite(s.update >= 0, 1, 0))
+        """Lock-timeout fetches (never cached) and the background subrequest run beside the
+        locked fetch: the observation counts them as background work."""
+        return self.observation(s, s.fresh, cached=s.cached, background=proxy_cache.side_fetches(
+            s.pc, FETCHING_UNCACHED, s.update >= 0))
 
     def describe(self, s: NginxState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -477,10 +467,7 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
             columns["lock"] = "-"
         if self.cfg.background:
             columns["update"] = "-" if s.update < 0 else f"{s.update}/{self.cfg.fetch}"
-        if self.cfg.writers:
-            columns["origin"] = f"v{s.db}"
-        columns["fetches"] = str(s.starts)
-        return columns
+        return columns | proxy_cache.origin_columns(ORIGIN, s.db, s.starts, self.cfg.writers)
 
     def invariants(self) -> tuple[Invariant, ...]:
         """Candidate facts for induction proofs; the SMT engine keeps the inductive ones.
@@ -554,11 +541,6 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
         return replace(self.goto(s, r, label), starts=s.starts + 1,
                        seen=set_at(s.seen, r, s.db))
 
-    def end(self, s: NginxState, r: int, outcome: int) -> NginxState:
-        """r's fetch is over: r ends with ``outcome``, its pause and version read gone."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0))
-
     def store(self, s: NginxState, r: int, version: Int) -> NginxState:
         """r's response (origin ``version``) is cached; the lock is released only if r still
         holds it."""
@@ -589,7 +571,7 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
     def crash(self, s: NginxState, r: int) -> NginxState:
         """r's worker dies mid-fetch: an error for its client, nothing stored, and the lock it
         holds stays set (no clean-up runs in a dead process)."""
-        return replace(self.end(s, r, CRASHED), crashed=s.crashed + 1)
+        return replace(self.end_work(s, r, CRASHED), crashed=s.crashed + 1)
 
     def write(self, s: NginxState) -> NginxState:
         """The origin's content changes and the element is purged, stale copy and all: a new
@@ -622,7 +604,7 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
         if pc == WAITING:
             return f"waits ({s.timer[r]} left)"
         if pc == FETCHING:
-            return f"fetch {s.timer[r]}/{self.cfg.fetch}" + (" paused" if s.held[r] else "")
+            return proxy_cache.fetch_column(s.timer[r], self.cfg.fetch, s.held[r])
         if pc == FETCHING_UNCACHED:
             return f"fetch {s.timer[r]}/{self.cfg.fetch} uncached"
         return {IDLE: "-", GOT_VALUE: "200", GOT_STALE: "stale", CRASHED: "error"}[pc]
@@ -630,8 +612,7 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
 
 def build(params: Mapping[str, ParamValue], name: str = "nginx") -> NginxModel:
     """The ``nginx`` model for complete, validated parameters."""
-    values: dict[str, Any] = dict(params)
-    return NginxModel(NginxConfig(**values), params, name=name)
+    return NginxModel(NginxConfig.from_params(params), params, name=name)
 
 
 SPEC = policy.PolicySpec(

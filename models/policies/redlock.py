@@ -67,7 +67,9 @@ without a rejoin delay (the restarted instance forgets the holder's key and gran
 second client, which now has a majority too), with a clock jump (likewise, by expiry), and with
 a client pause after the validity check longer than what is left of it (the keys expire while
 the holder sleeps). They hold with none of these, and with the pause before the check, which is
-what the documentation's validity time is for. The delayed rejoin keeps MUTEX (proved for every
+what the documentation's validity time is for, and with a pause after the check that the keys
+outlive (proved for ``ttl >= (instances - 1) * attempt + drift + work + client_pause``: the
+first key was set one attempt after ``t1``). The delayed rejoin keeps MUTEX (proved for every
 ``rejoin_delay > ttl - drift``) but not NOLAPSED: the holder writes when its key is on too few
 instances, though nobody else could take the lock meanwhile. REBUILDS<=1 fails by design: two
 requests may each hold the lock, one after the other.
@@ -537,8 +539,9 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
         """Candidate facts for induction proofs; the SMT engine keeps the inductive ones.
 
         - key-age: a key of a request still acquiring (or at its check, or paused before it)
-          has lost at most ``elapsed`` ticks of its ``ttl`` to time and the fast clock: it was
-          set after ``t1``.
+          has lost to time and the fast clock at most what elapsed since its ``SET``, which
+          ended the instance's attempt: ``elapsed`` less ``(i + 1) * attempt`` on instance
+          ``i``.
         - counted-keys: while that request still has ``work`` ticks of validity, every OK it
           counted is a key it still holds, on an instance it has tried, or one a restart
           made that instance forget.
@@ -568,7 +571,8 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
 
         return (
             Invariant("key-age", each(lambda s, r: implies(before_check(s, r), all_of(*(
-                implies(s.owner[i] == r, s.life[i] + s.skew[i] + self.elapsed(s, r) >= cfg.ttl)
+                implies(s.owner[i] == r, s.life[i] + s.skew[i] + self.elapsed(s, r)
+                        >= cfg.ttl + (i + 1) * cfg.attempt)
                 for i in k))))),
             Invariant("counted-keys", each(lambda s, r: implies(
                 all_of(before_check(s, r), self.validity(s, r) >= cfg.work),

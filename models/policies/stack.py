@@ -63,24 +63,13 @@ from functools import cached_property
 from operator import itemgetter
 from typing import ClassVar
 
-from herdproof.models import cache, environment, redis_lock, singleflight
+from herdproof.models import cache, environment, ops, redis_lock, singleflight
 from herdproof.models.candidates import Candidate, each_node, each_pair, each_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    ite,
-    negate,
-    set_at,
-    update_where,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.policy import PolicySpec, Preset
 from herdproof.models.program import (
@@ -151,7 +140,7 @@ SHORT = {IDLE: "-", MISSED: "missed", FOLLOWING: "follow", READY: "ready",
 
 
 @dataclass(frozen=True, slots=True)
-class StackConfig:
+class StackConfig(environment.EnvironmentConfig):
     """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
 
     nodes: int
@@ -164,10 +153,6 @@ class StackConfig:
     rebuild: Int
     wait: Int
     gap: Int
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
     fencing: bool
     horizon: int
 
@@ -543,7 +528,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
                     s.seen[r] >= s.db))),
             ]
         found.append(Invariant("starts", lambda s: s.starts == ite(
-            s.cache_filled, 1, count(pc == REBUILDING for pc in s.pc))))
+            s.cache_filled, 1, ops.count(pc == REBUILDING for pc in s.pc))))
         return tuple(found)
 
     def quantified_invariants(self) -> tuple[Candidate, ...]:
@@ -750,7 +735,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         if changes:
             s = evolve(s, **changes)
         return evolve(self.goto(s, r, REBUILDING), starts=s.starts + 1,
-                       seen=set_at(s.seen, r, s.db))
+                       seen=ops.set_at(s.seen, r, s.db))
 
     def _goto(self, s: StackState, r: int, label: PC, changes: dict[str, object]) -> StackState:
         """:meth:`goto`, with ``changes`` made in the same new state."""
@@ -766,7 +751,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
         if not self.cfg.fencing:
             return s
-        return evolve(s, fence=s.fence + 1, token=set_at(s.token, r, s.fence + 1))
+        return evolve(s, fence=s.fence + 1, token=ops.set_at(s.token, r, s.fence + 1))
 
     def fill_accepted(self, s: StackState, r: int) -> Bool:
         """The cache takes r's fill: always without fencing, else if r's token is not older
@@ -853,16 +838,16 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         changes = self._ended(s, r, outcome)
         if changes is not None:
             return evolve(s, **changes)
-        ended = evolve(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                        seen=set_at(s.seen, r, 0), token=set_at(s.token, r, 0))
+        ended = evolve(self.goto(s, r, outcome), held=ops.set_at(s.held, r, False),
+                        seen=ops.set_at(s.seen, r, 0), token=ops.set_at(s.token, r, 0))
         if not self.cfg.singleflight:
             return ended
         node = self.cfg.node_of(r)
         is_leader = s.flights[node] == r
         if is_leader is False:  # concretely no leader (a hit, a follower): nobody to resolve
             return ended
-        pcs = update_where(ended.pc, self.cfg.requests_of(node),
-                           lambda pc: all_of(is_leader, pc == FOLLOWING), lambda pc: outcome)
+        pcs = ops.update_where(ended.pc, self.cfg.requests_of(node),
+                               lambda pc: all_of(is_leader, pc == FOLLOWING), lambda pc: outcome)
         flights = ite(is_leader, singleflight.resolve(s.flights, node), s.flights)
         return evolve(ended, pc=pcs, flights=flights)
 
@@ -951,7 +936,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         pc = PC(s.pc[r])
         label = SHORT[pc]
         if pc == REBUILDING:
-            label = f"rebuild {s.timer[r]}/{self.cfg.rebuild}"
+            label = self.timer_column("rebuild", s, r)
             if self.cfg.writers:
                 label += f" v{s.seen[r]}"
             if self.cfg.fencing:
@@ -961,7 +946,7 @@ class StackModel(ProgramModel[StackConfig, StackState]):
         elif pc == SLEEPING:
             label = f"sleep {s.timer[r]}"
         elif pc in (RELEASING_MINE, RELEASING_OTHER):
-            label = f"{label} {s.timer[r]}/{self.cfg.gap}"
+            label = self.timer_column(label, s, r)
         if self.cfg.singleflight and s.flights[self.cfg.node_of(r)] == r:
             label += "*"
         return label

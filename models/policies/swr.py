@@ -104,16 +104,12 @@ DONE = (GOT_VALUE, GOT_STALE, CRASHED)
 
 
 @dataclass(frozen=True, slots=True)
-class SwrConfig:
+class SwrConfig(environment.EnvironmentConfig):
     """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
 
     requests: int
     stale_while_revalidate: Int
     rebuild: Int
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,8 +355,7 @@ class SwrModel(ProgramModel[SwrConfig, SwrState]):
 
     def end(self, s: SwrState, r: int, outcome: PC) -> SwrState:
         """r's fetch is over: r ends with ``outcome``, its pause and the version it read gone."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0))
+        return self.end_work(s, r, outcome)
 
     def refreshing(self, s: SwrState) -> Bool:
         """The background refresh is alive (not absent, not crashed)."""

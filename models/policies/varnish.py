@@ -65,9 +65,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from herdproof.models import environment, policy, program
+from herdproof.models import environment, policy, program, proxy_cache
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
@@ -106,12 +106,12 @@ class PC(IntEnum):
 
 
 IDLE, PARKED, FETCHING, PASSING, GOT_VALUE, GOT_STALE, CRASHED = tuple(PC)
-DONE = (GOT_VALUE, GOT_STALE, CRASHED)
 
 
 @dataclass(frozen=True, slots=True)
-class VarnishConfig:
-    """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
+class VarnishConfig(environment.EnvironmentConfig):
+    """The VCL and backend settings of one instance (:data:`PARAMS`); whether an uncacheable
+    response leaves a marker object follows from them (:attr:`marks`)."""
 
     requests: int
     start: str
@@ -119,10 +119,6 @@ class VarnishConfig:
     cacheable: bool
     hfp: str
     fetch: Int
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
 
     @property
     def marks(self) -> bool:
@@ -276,10 +272,10 @@ STEPS: tuple[Step[VarnishState], ...] = (
     Step(FetchDone, at=FETCHING,
          command="the backend answers: insert the object (or a marker), deliver, rush the "
                  "waiting list",
-         says=(Say(BACKEND, PROXY, "200 (for {r}, {kind})", reply=True),
-               note("{stored}; the waiting list is woken", over=PROXY), answer(PROXY, "200")),
+         says=proxy_cache.answered(PROXY, BACKEND, reply="200 (for {r}, {kind})",
+                                   then="{stored}; the waiting list is woken"),
          guard=lambda m, s, r: m.completes(s, r),
-         effect=lambda m, s, r: m.fetched(m.end(s, r, GOT_VALUE), s.seen[r])),
+         effect=lambda m, s, r: m.fetched(m.end_work(s, r, GOT_VALUE), s.seen[r])),
     Step(PassDone, at=PASSING, when=lambda cfg: cfg.marks,
          command="the backend answers the hit-for-miss / hit-for-pass fetch: deliver",
          says=(Say(BACKEND, PROXY, "200 (for {r}, uncacheable)", reply=True),
@@ -305,24 +301,17 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
     """The ``varnish`` transition system for one configuration, compiled from :data:`STEPS`
     (a client's request) and :data:`REFRESHER` (the background fetch)."""
 
+    PARTICIPANTS = (PROXY, BACKEND)
+    ENVIRONMENT_SAYS = proxy_cache.environment_says(
+        PROXY, BACKEND, crash="{r}'s busy fetch fails: a 503 for {r}, nothing inserted, the "
+        "waiting list is woken", purge="PURGE /item: object, grace copy and markers go")
     STEPS = STEPS
     BACKGROUND = REFRESHER
     # fetches count up to ``fetch`` and hold the clock when due
-    TIMERS: ClassVar[Mapping[int, program.Timer]] = {
-        FETCHING: program.Timer(up=True, duration="fetch"),
-        PASSING: program.Timer(up=True, duration="fetch")}
+    TIMERS: ClassVar[Mapping[int, program.Timer]] = {FETCHING: proxy_cache.FETCH,
+                                                      PASSING: proxy_cache.FETCH}
     WORK = FETCHING
-    DONE = DONE
-    ERRORS = (CRASHED,)
-    FALLBACKS = (GOT_STALE,)
-    PARTICIPANTS = (PROXY, BACKEND)
-    ENVIRONMENT_SAYS: ClassVar[Mapping[str, tuple[Say, ...]]] = {
-        "Pause": (note("the backend answers {r}'s fetch one more tick late (pause)"),),
-        "Crash": (note("{r}'s busy fetch fails: a 503 for {r}, nothing inserted, the waiting "
-                       "list is woken", over=PROXY),),
-        "Write": (note("the backend's content changes to {db}", over=BACKEND),
-                  Say(BACKEND, PROXY, "PURGE /item: object, grace copy and markers go")),
-    }
+    DONE, ERRORS, FALLBACKS = proxy_cache.ends(GOT_VALUE, GOT_STALE, CRASHED)
 
     def initial_states(self) -> tuple[VarnishState, ...]:
         n = self.cfg.requests
@@ -356,9 +345,9 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
             s.starts >= 0, s.starts <= cfg.requests)
 
     def observe(self, s: VarnishState) -> Observation:
-        passing = count(pc == PASSING for pc in s.pc)
-        return self.observation(s, s.fresh, cached=s.cached,
-                                background=passing + ite(s.refresh >= 0, 1, 0))
+        """Hit-for-miss/pass fetches and the background fetch run beside the busy one."""
+        return self.observation(s, s.fresh, cached=s.cached, background=proxy_cache.side_fetches(
+            s.pc, PASSING, s.refresh >= 0))
 
     def describe(self, s: VarnishState) -> dict[str, str]:
         columns = {f"r{r}": self._describe_request(s, r) for r in range(self.cfg.requests)}
@@ -373,10 +362,7 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
         columns["busy"] = "yes" if s.busy else "-"
         if _stale(self.cfg):
             columns["background"] = "-" if s.refresh < 0 else f"{s.refresh}/{self.cfg.fetch}"
-        if self.cfg.writers:
-            columns["backend"] = f"v{s.db}"
-        columns["fetches"] = str(s.starts)
-        return columns
+        return columns | proxy_cache.origin_columns(BACKEND, s.db, s.starts, self.cfg.writers)
 
     def invariants(self) -> tuple[Invariant, ...]:
         """Candidate facts for induction proofs; the SMT engine keeps the inductive ones.
@@ -422,11 +408,6 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
             return replace(s, busy=False, fresh=True, cached=version)
         return replace(s, busy=False, marker=True if self.cfg.marks else s.marker)
 
-    def end(self, s: VarnishState, r: int, outcome: int) -> VarnishState:
-        """r's fetch is over: r ends with ``outcome``, its pause and version read gone."""
-        return replace(self.goto(s, r, outcome), held=set_at(s.held, r, False),
-                       seen=set_at(s.seen, r, 0))
-
     def background_holds_the_clock(self, s: VarnishState) -> Bool:
         """A due background fetch completes before the next tick."""
         return all_of(s.refresh >= 0, environment.due(s.refresh, self.cfg.fetch))
@@ -435,7 +416,7 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
 
     def crash(self, s: VarnishState, r: int) -> VarnishState:
         """r's busy fetch fails: a 503 for r, the busy object goes, nothing is inserted."""
-        return replace(self.end(s, r, CRASHED), busy=False, crashed=s.crashed + 1)
+        return replace(self.end_work(s, r, CRASHED), busy=False, crashed=s.crashed + 1)
 
     def write(self, s: VarnishState) -> VarnishState:
         """The backend's content changes and the object is PURGEd, grace copy and markers too
@@ -466,7 +447,7 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
     def _describe_request(self, s: VarnishState, r: int) -> str:
         pc = PC(s.pc[r])
         if pc == FETCHING:
-            return f"fetch {s.timer[r]}/{self.cfg.fetch}" + (" paused" if s.held[r] else "")
+            return proxy_cache.fetch_column(s.timer[r], self.cfg.fetch, s.held[r])
         if pc == PASSING:
             return f"hit-for-{self.cfg.hfp} {s.timer[r]}/{self.cfg.fetch}"
         return {IDLE: "-", PARKED: "parked", GOT_VALUE: "200", GOT_STALE: "stale",
@@ -475,8 +456,7 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
 
 def build(params: Mapping[str, ParamValue], name: str = "varnish") -> VarnishModel:
     """The ``varnish`` model for complete, validated parameters."""
-    values: dict[str, Any] = dict(params)
-    return VarnishModel(VarnishConfig(**values), params, name=name)
+    return VarnishModel(VarnishConfig.from_params(params), params, name=name)
 
 
 SPEC = policy.PolicySpec(

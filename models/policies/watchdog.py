@@ -89,23 +89,12 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import environment, policy, program, redis_lock
+from herdproof.models import environment, ops, policy, program, redis_lock
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import RequestAction, Send, Step, Timer
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
@@ -142,9 +131,6 @@ class PC(IntEnum):
 
 IDLE, WORKING, SLEEPING, HUNG, FINISHED, CRASHED = tuple(PC)
 HOLDING = (WORKING, HUNG)  # believes it holds the lock and acts on the resource
-#: Served: the lock was granted (what a waiter waits for); the holder's own work is its own.
-#: A crashed holder's caller got an error instead: answered, not served.
-DONE = (*HOLDING, FINISHED, CRASHED)
 SHORT = {IDLE: "-", WORKING: "work", SLEEPING: "sleep", HUNG: "hung", FINISHED: "done",
          CRASHED: "crashed"}
 #: ``renew_in[r]`` of a request whose watchdog does not run (not holding, stopped, or off).
@@ -154,13 +140,13 @@ NO_WATCHDOG = -1
 def renewal_interval(lease: Int) -> Int:
     """Redisson's ``internalLockLeaseTime / 3``, in whole ticks (integer division; a z3 term
     for a symbolic lease)."""
-    if is_symbolic(lease):
+    if ops.is_symbolic(lease):
         return lease / 3
     return int(lease) // 3
 
 
 @dataclass(frozen=True, slots=True)
-class WatchdogConfig:
+class WatchdogConfig(environment.EnvironmentConfig):
     """The parameters of one instance; timing constants may be z3 terms in symbolic runs."""
 
     requests: int
@@ -170,10 +156,6 @@ class WatchdogConfig:
     watchdog: bool
     partition_at: int
     hang: bool
-    pause: Int
-    crash: bool
-    crashes: int
-    writers: int
 
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> WatchdogConfig:
@@ -282,7 +264,7 @@ STEPS: tuple[Step[WatchdogState], ...] = (
          guard=lambda m, s, r: all_of(s.renew_in[r] == 0, negate(m.cut(s)),
                                       s.lock.owner == r),
          effect=lambda m, s, r: replace(s, lock=RedisLock(owner=r, remaining=m.cfg.lease),
-                                        renew_in=set_at(s.renew_in, r, m.cfg.interval))),
+                                        renew_in=ops.set_at(s.renew_in, r, m.cfg.interval))),
     Step(RenewFails, at=HOLDING, when=lambda cfg: cfg.watchdog and cfg.partition_at > 0,
          command="EVAL renewExpirationAsync, lost: 'Can't update lock expiration', the "
                  "watchdog stops",
@@ -292,7 +274,7 @@ STEPS: tuple[Step[WatchdogState], ...] = (
                     "and keeps working", over=WATCHDOG)),
          sends=(),  # nothing reaches the server
          guard=lambda m, s, r: all_of(s.renew_in[r] == 0, m.cut(s)),
-         effect=lambda m, s, r: replace(s, renew_in=set_at(s.renew_in, r, NO_WATCHDOG))),
+         effect=lambda m, s, r: replace(s, renew_in=ops.set_at(s.renew_in, r, NO_WATCHDOG))),
     Step(Hang, at=WORKING, when=lambda cfg: cfg.hang,
          command="(a deadlock or a call without a timeout inside the critical section)",
          says=(note("hangs in its critical section for ever; its client lives on, and so "
@@ -321,7 +303,9 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
     TIMERS: ClassVar[Mapping[int, Timer]] = {WORKING: Timer(up=True, duration="work"),
                                               SLEEPING: Timer(up=False, duration="retry")}
     WORK = WORKING
-    DONE = DONE
+    # served: the lock was granted (what a waiter waits for); the holder's own work is its
+    # own. A crashed holder's caller got an error instead: answered, not served.
+    DONE = (*HOLDING, FINISHED, CRASHED)
     ERRORS = (CRASHED,)
     PARTICIPANTS = (REDIS, WATCHDOG, RESOURCE)
     KEYS = (("lock", "token"),)
@@ -359,14 +343,14 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
             s.cut_in >= 0, s.cut_in <= cfg.partition_at,
             s.db == 0, s.crashed >= 0,
             s.crashed <= environment.crash_bound(cfg.crash, cfg.crashes),
-            s.crashed == count(pc == CRASHED for pc in s.pc),
+            s.crashed == ops.count(pc == CRASHED for pc in s.pc),
             s.starts >= 0, s.starts <= cfg.requests,
         )
 
     def observe(self, s: WatchdogState) -> Observation:
-        hung = count(pc == HUNG for pc in s.pc)
+        hung = ops.count(pc == HUNG for pc in s.pc)
         base = self.observation(s, s.written, background=hung, foreign=False)
-        return replace(base, acting_holders=count(any_of(*(pc == label for label in HOLDING))
+        return replace(base, acting_holders=ops.count(any_of(*(pc == label for label in HOLDING))
                                                   for pc in s.pc),
                        lapsed_write=s.lapsed)
 
@@ -419,7 +403,7 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
             Invariant("owner-holds", lambda s: all_of(*(implies(
                 s.lock.owner == r, any_of(holding(s, r), s.pc[r] == CRASHED)) for r in n))),
             Invariant("no-lapse", lambda s: negate(s.lapsed)),
-            Invariant("one-holder", lambda s: count(holding(s, r) for r in n) <= 1),
+            Invariant("one-holder", lambda s: ops.count(holding(s, r) for r in n) <= 1),
         )
 
     def symmetry(self) -> Symmetry:
@@ -447,21 +431,21 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
         cfg = self.cfg
         renew = cfg.interval if cfg.watchdog else NO_WATCHDOG
         return replace(self.goto(s, r, WORKING), lock=redis_lock.acquire(s.lock, r, cfg.lease),
-                       renew_in=set_at(s.renew_in, r, renew), starts=s.starts + 1)
+                       renew_in=ops.set_at(s.renew_in, r, renew), starts=s.starts + 1)
 
     def crash(self, s: WatchdogState, r: int) -> WatchdogState:
         """r's client process dies at its work (one client, one request): nothing written,
         nothing released, and its watchdog dies with it, so the lock lives out its lease."""
-        return replace(self.goto(s, r, CRASHED), held=set_at(s.held, r, False),
-                       renew_in=set_at(s.renew_in, r, NO_WATCHDOG), crashed=s.crashed + 1)
+        return replace(self.goto(s, r, CRASHED), held=ops.set_at(s.held, r, False),
+                       renew_in=ops.set_at(s.renew_in, r, NO_WATCHDOG), crashed=s.crashed + 1)
 
     def finish(self, s: WatchdogState, r: int) -> WatchdogState:
         """r writes (a lapsed write if the lock is no longer r's), releases with
         compare-and-delete, and its watchdog is cancelled."""
-        return replace(self.goto(s, r, FINISHED), written=True, held=set_at(s.held, r, False),
+        return replace(self.goto(s, r, FINISHED), written=True, held=ops.set_at(s.held, r, False),
                        lapsed=any_of(s.lapsed, s.lock.owner != r),
                        lock=redis_lock.release(s.lock, r, Release.CAD),
-                       renew_in=set_at(s.renew_in, r, NO_WATCHDOG))
+                       renew_in=ops.set_at(s.renew_in, r, NO_WATCHDOG))
 
     # -- time ------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from herdproof.engines import explicit, smt
+from herdproof.engines.result import Verdict
 from herdproof.models.clock import Tick
 from herdproof.models.core import Action, enabled_actions
 from herdproof.models.errors import InvalidParameter
@@ -166,3 +168,36 @@ def test_a_symmetry_path_may_index_a_tuple_field() -> None:
     state = redlock(THREE).initial_states()[0]
     moved = set_path(state, "owner[1]", 1)
     assert moved.owner == (NO_OWNER, 1, NO_OWNER) and get_path(moved, "owner[1]") == 1
+
+
+def test_mutex_and_nolapsed_are_proved_for_every_timing_on_five_instances() -> None:
+    inst = smt.instance("redlock", {"instances": 5},
+                        symbolic=("ttl", "drift", "work", "attempt"))
+    for prop in ("MUTEX", "NOLAPSED"):
+        proof = smt.prove(inst, prop)
+        assert proof.verdict is Verdict.HOLDS and proof.k == 1, proof.detail
+        assert {"key-age", "counted-keys", "holder-keys"} <= set(proof.invariants)
+
+
+def test_a_pause_after_the_check_is_safe_exactly_while_the_keys_outlive_it() -> None:
+    bound = "ttl >= 2*attempt + drift + work + client_pause"
+    inst = smt.instance("redlock", {"instances": 3, "pause_at": "after"},
+                        symbolic=("ttl", "drift", "work", "attempt", "client_pause"),
+                        assume=(bound,))
+    assert smt.prove(inst, "NOLAPSED").verdict is Verdict.HOLDS
+    # one tick below the bound (2 + 0 + 1 + 3 = 6): the holder writes with its keys gone
+    below = explicit.check(redlock({**THREE, "ttl": 5, "client_pause": 3}), ["NOLAPSED"])[0]
+    assert below.verdict is Verdict.VIOLATED
+    at = explicit.check(redlock({**THREE, "ttl": 6, "client_pause": 3}), ["NOLAPSED"])[0]
+    assert at.verdict is Verdict.HOLDS
+
+
+def test_the_delayed_restart_is_proved_safe_and_no_delay_is_not() -> None:
+    inst = smt.instance("redlock", {"instances": 3, "restarts": 1},
+                        symbolic=("ttl", "rejoin_delay", "drift"),
+                        assume=("rejoin_delay > ttl - drift",))
+    proof = smt.prove(inst, "MUTEX")
+    assert proof.verdict is Verdict.HOLDS and "forgot-age" in proof.invariants
+    found = explicit.check(redlock({**THREE, "restarts": 1}), ["MUTEX"])[0]
+    assert found.verdict is Verdict.VIOLATED and found.trace is not None
+    assert Restart(server="redis1") in found.trace.actions
