@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ class Case:
     #: engine -> property -> why that engine is not required to decide it (the row says so
     #: instead of being dropped; its tests then only require a sound answer).
     undecided: dict[str, dict[str, str]]
+    #: engine -> why checking this row with that engine belongs in the slow tier (minutes of
+    #: solving): the row still runs there, with ``pytest -m slow``.
+    slow: dict[str, str] = field(default_factory=dict)
 
     def required(self, engine: str, prop: str) -> bool:
         """Must ``engine`` decide ``prop`` on this row?"""
@@ -52,15 +55,18 @@ def load_cases() -> list[Case]:
             undecided = {engine: dict(props) for engine, props in row.get("undecided", {}).items()}
             cases.append(Case(row["name"], row["why"], row["preset"], dict(row["params"]),
                               row["states"], row["symmetric_states"], dict(row["max"]), expect,
-                              undecided))
+                              undecided, dict(row.get("slow", {}))))
     return cases
 
 
 CASES = load_cases()
 
 
-def case_params() -> list[Any]:
-    return [pytest.param(case, id=case.name) for case in CASES]
+def case_params(engine: str | None = None) -> list[Any]:
+    """Every row, those whose ``slow`` names ``engine`` marked for the slow tier."""
+    return [pytest.param(case, id=case.name,
+                         marks=pytest.mark.slow if engine in case.slow else ())
+            for case in CASES]
 
 
 def violated_params(engine: str, required: bool = True) -> list[Any]:

@@ -340,16 +340,19 @@ SERVERS: tuple[Step[FailoverState], ...] = (
 )
 
 
+#: ``WAIT 1 <timeout>``'s clock: it runs from the call, through the acknowledgement, up to
+#: ``wait_timeout``.
+WAIT_TIMEOUT = Timer(up=True, duration="wait_timeout")
+
+
 class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
     """The ``failover`` transition system for one configuration, compiled from :data:`STEPS`
     (a request) and :data:`SERVERS` (replication and the failover)."""
 
     STEPS = STEPS
     BACKGROUND = SERVERS
-    TIMERS: ClassVar[Mapping[int, Timer]] = {
-        WAITING: Timer(up=True, duration="wait_timeout"),
-        REPLICATED: Timer(up=True, duration="wait_timeout"),
-        WORKING: Timer(up=True, duration="work")}
+    TIMERS: ClassVar[Mapping[int, Timer]] = {WAITING: WAIT_TIMEOUT, REPLICATED: WAIT_TIMEOUT,
+                                              WORKING: Timer(up=True, duration="work")}
     URGENT = (REPLICATED,)
     WORK = WORKING
     DONE = DONE

@@ -519,7 +519,7 @@ class GoSingleflightModel(ProgramModel[GoConfig, GoState]):
         if pc == IDLE:
             return f"- ({api})"
         if pc == RUNNING:
-            return f"{api} c{k} fn {s.timer[r]}/{self.cfg.rebuild}"
+            return self.timer_column(f"{api} c{k} fn", s, r)
         if pc == WAITING:
             return f"{api} wait c{k}"
         return {BLOCKED: f"select{{}} c{k}", GOT_VALUE: f"value v{k}", GOT_ERROR: f"err{k}",

@@ -341,8 +341,7 @@ STEPS: tuple[Step[NginxState], ...] = (
     Step(Finish, at=FETCHING,
          command="the origin answers 200: nginx caches it, answers r, and releases the lock "
                  "if r still holds it (lock_time unchanged)",
-         says=proxy_cache.answered(PROXY, ORIGIN, reply="200 (for {r})",
-                                   then="caches it{release}"),
+         says=proxy_cache.answered(PROXY, ORIGIN, reply="200 (for {r})", then="caches it{release}"),
          guard=lambda m, s, r: m.completes(s, r),
          effect=lambda m, s, r: m.store(m.end_work(s, r, GOT_VALUE), r, s.seen[r])),
     Step(FinishUncached, at=FETCHING_UNCACHED, when=_locking,

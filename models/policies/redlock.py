@@ -90,23 +90,12 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import ClassVar
 
-from herdproof.models import policy, program
+from herdproof.models import ops, policy, program
 from herdproof.models.core import Action, Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import REQUEST, Message, Say, answer, call, note
 from herdproof.models.observation import Observation
-from herdproof.models.ops import (
-    Bool,
-    Int,
-    all_of,
-    any_of,
-    count,
-    implies,
-    is_symbolic,
-    ite,
-    negate,
-    set_at,
-)
+from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.program import RequestAction, Send, Step, Timer, not_on_a_server
 from herdproof.models.symmetry import Symmetry
@@ -317,7 +306,7 @@ CHECK_SAYS = "{got} of {instances} OK (majority {majority}), elapsed {elapsed}: 
 
 
 def _pausing(cfg: RedlockConfig) -> bool:
-    return is_symbolic(cfg.client_pause) or cfg.client_pause > 0
+    return ops.is_symbolic(cfg.client_pause) or cfg.client_pause > 0
 
 
 def _pausing_before(cfg: RedlockConfig) -> bool:
@@ -329,7 +318,7 @@ def _pausing_after(cfg: RedlockConfig) -> bool:
 
 
 def _rejoining(cfg: RedlockConfig) -> bool:
-    return cfg.restarts > 0 and (is_symbolic(cfg.rejoin_delay) or cfg.rejoin_delay > 0)
+    return cfg.restarts > 0 and (ops.is_symbolic(cfg.rejoin_delay) or cfg.rejoin_delay > 0)
 
 
 STEPS: tuple[Step[RedlockState], ...] = (
@@ -369,7 +358,8 @@ STEPS: tuple[Step[RedlockState], ...] = (
          command="the client is paused before the validity check", sends=(),
          says=(note("paused for {client_pause} tick(s) before the validity check (GC)"),),
          guard=lambda m, s, r: negate(s.paused[r]),
-         effect=lambda m, s, r: replace(m.goto(s, r, PAUSED), paused=set_at(s.paused, r, True))),
+         effect=lambda m, s, r: replace(m.goto(s, r, PAUSED),
+                                        paused=ops.set_at(s.paused, r, True))),
     Step(NotAcquired, at=CHECK, command="no majority, or too little validity: unlock on all "
          "instances (the compare-and-delete script)", sends=RELEASE_ALL,
          says=(note(CHECK_SAYS + ": not acquired ({why})"),),
@@ -428,7 +418,7 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
     def _build_actions(self) -> tuple[Action, ...]:
         cfg = self.cfg
         kinds: list[type[InstanceFault]] = []
-        if is_symbolic(cfg.drift) or cfg.drift > 0:
+        if ops.is_symbolic(cfg.drift) or cfg.drift > 0:
             kinds.append(FastClock)
         if cfg.jumps > 0:
             kinds.append(ClockJump)
@@ -469,9 +459,9 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                                  ite(left < 0, 0, left), ite(left < 0, 0, s.skew[i]))
             return replace(jumped, jumped=s.jumped + 1)
         restarted = self.key_at(s, i, NO_OWNER, 0, 0)
-        return replace(restarted, down=set_at(s.down, i, self.cfg.rejoin_delay),
-                       forgot=set_at(s.forgot, i, ite(self.cfg.rejoin_delay > 0, s.owner[i],
-                                                      NO_OWNER)),
+        return replace(restarted, down=ops.set_at(s.down, i, self.cfg.rejoin_delay),
+                       forgot=ops.set_at(s.forgot, i, ite(self.cfg.rejoin_delay > 0,
+                                                          s.owner[i], NO_OWNER)),
                        restarted=s.restarted + 1)
 
     def commands(self) -> list[tuple[str, str]]:
@@ -522,7 +512,7 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                       implies(s.lapsed, s.written))
 
     def observe(self, s: RedlockState) -> Observation:
-        acting = count(pc == ACTING for pc in s.pc)
+        acting = ops.count(pc == ACTING for pc in s.pc)
         return replace(self.observation(s, s.written, foreign=False),
                        acting_holders=acting, lapsed_write=s.lapsed)
 
@@ -576,8 +566,8 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                 for i in k))))),
             Invariant("counted-keys", each(lambda s, r: implies(
                 all_of(before_check(s, r), self.validity(s, r) >= cfg.work),
-                s.got[r] == count(all_of(any_of(s.owner[i] == r, s.forgot[i] == r),
-                                         self.tried(s, r, i)) for i in k)))),
+                s.got[r] == ops.count(all_of(any_of(s.owner[i] == r, s.forgot[i] == r),
+                                             self.tried(s, r, i)) for i in k)))),
             Invariant("forgot-age", each(lambda s, r: implies(before_check(s, r), all_of(*(
                 implies(s.forgot[i] == r, s.down[i] + self.elapsed(s, r) >= cfg.rejoin_delay)
                 for i in k))))),
@@ -585,13 +575,13 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                 implies(any_of(s.owner[i] == r, s.forgot[i] == r), self.tried(s, r, i))
                 for i in k))))),
             Invariant("holder-keys", each(lambda s, r: implies(
-                s.pc[r] == ACTING, count(any_of(
+                s.pc[r] == ACTING, ops.count(any_of(
                     all_of(s.owner[i] == r,
                            s.life[i] + s.skew[i] - cfg.drift + s.timer[r] >= cfg.work),
                     all_of(s.forgot[i] == r, s.down[i] + s.timer[r] > cfg.work)) for i in k)
                 >= cfg.majority))),
             Invariant("paused-holder-keys", each(lambda s, r: implies(
-                all_of(s.pc[r] == PAUSED, negate(s.paused[r])), count(any_of(
+                all_of(s.pc[r] == PAUSED, negate(s.paused[r])), ops.count(any_of(
                     all_of(s.owner[i] == r, s.life[i] + s.skew[i] - cfg.drift + s.timer[r]
                            >= cfg.work + cfg.client_pause),
                     all_of(s.forgot[i] == r,
@@ -600,7 +590,7 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
             Invariant("no-stray-keys", each(lambda s, r: implies(
                 any_of(s.pc[r] == IDLE, s.pc[r] == DONE, s.pc[r] == GAVE_UP),
                 all_of(*(all_of(s.owner[i] != r, s.forgot[i] != r) for i in k))))),
-            Invariant("starts", lambda s: s.starts == count(
+            Invariant("starts", lambda s: s.starts == ops.count(
                 any_of(pc == ACTING, pc == DONE) for pc in s.pc)),
             Invariant("no-lapse", lambda s: negate(s.lapsed)),
         )
@@ -633,8 +623,8 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
                skew: Int) -> RedlockState:
         """``s`` with instance ``i``'s key replaced (``i`` may be symbolic)."""
         if isinstance(i, int):
-            return replace(s, owner=set_at(s.owner, i, owner), life=set_at(s.life, i, life),
-                           skew=set_at(s.skew, i, skew))
+            return replace(s, owner=ops.set_at(s.owner, i, owner), life=ops.set_at(s.life, i, life),
+                           skew=ops.set_at(s.skew, i, skew))
         here = [i == k for k in range(self.cfg.instances)]
         return replace(s, owner=tuple(ite(h, owner, v) for h, v in zip(here, s.owner, strict=True)),
                        life=tuple(ite(h, life, v) for h, v in zip(here, s.life, strict=True)),
@@ -655,13 +645,13 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
     def lock_at(self, s: RedlockState, r: int) -> RedlockState:
         """Instance ``at[r]`` stores r's key with the full ``ttl``; r counts one more OK."""
         return replace(self.key_at(s, s.at[r], r, self.cfg.ttl, 0),
-                       got=set_at(s.got, r, s.got[r] + 1))
+                       got=ops.set_at(s.got, r, s.got[r] + 1))
 
     def next_instance(self, s: RedlockState, r: int, won: bool) -> RedlockState:
         """r moves on to the next instance, or to the check after the last one."""
         last = s.at[r] == self.cfg.instances - 1
         moved = self.goto(s, r, ite(last, CHECK, ACQUIRING))
-        return replace(moved, at=set_at(s.at, r, ite(last, 0, s.at[r] + 1)))
+        return replace(moved, at=ops.set_at(s.at, r, ite(last, 0, s.at[r] + 1)))
 
     def tried(self, s: RedlockState, r: int, i: int) -> Bool:
         """r has already sent its ``SET`` to instance ``i``."""
@@ -688,7 +678,7 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
 
     def checked(self, s: RedlockState, r: int) -> RedlockState:
         """The check is made: r's count of OKs and its pause mark are spent."""
-        return replace(s, got=set_at(s.got, r, 0), paused=set_at(s.paused, r, False))
+        return replace(s, got=ops.set_at(s.got, r, 0), paused=ops.set_at(s.paused, r, False))
 
     def act(self, s: RedlockState, r: int) -> RedlockState:
         """r starts its protected work."""
@@ -715,7 +705,7 @@ class RedlockModel(program.ProgramModel[RedlockConfig, RedlockState]):
 
     def kept(self, s: RedlockState, r: int) -> Int:
         """Instances that still hold r's key."""
-        return count(owner == r for owner in s.owner)
+        return ops.count(owner == r for owner in s.owner)
 
     def finish(self, s: RedlockState, r: int) -> RedlockState:
         """r writes the resource (lapsed if its keys are no longer a majority), then releases

@@ -63,7 +63,7 @@ from functools import cached_property
 from operator import itemgetter
 from typing import ClassVar
 
-from herdproof.models import cache, environment, ops, redis_lock, singleflight
+from herdproof.models import cache, environment, ops, program, redis_lock, singleflight
 from herdproof.models.candidates import Candidate, each_node, each_pair, each_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
@@ -72,16 +72,7 @@ from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, negate
 from herdproof.models.params import Param, ParamValue
 from herdproof.models.policy import PolicySpec, Preset
-from herdproof.models.program import (
-    NOT_ON_A_SERVER,
-    ProgramModel,
-    RequestAction,
-    RequestsState,
-    Send,
-    Step,
-    Timer,
-    evolve,
-)
+from herdproof.models.program import RequestAction, Send, Step, Timer, evolve
 from herdproof.models.redis_lock import NO_OWNER, RedisLock, Release
 from herdproof.models.singleflight import NO_LEADER
 from herdproof.models.symmetry import Symmetry
@@ -158,6 +149,8 @@ class StackConfig(environment.EnvironmentConfig):
 
     @classmethod
     def from_params(cls, params: Mapping[str, ParamValue]) -> StackConfig:
+        """The configuration of complete, validated parameters: ``release`` as its
+        :class:`Release`, and ``fencing`` refused without the lock that issues the tokens."""
         values = dict(params)
         values["release"] = {"del": Release.DEL, "cad": Release.CAD,
                              "get-del": Release.GET_DEL}[str(values["release"])]
@@ -182,7 +175,7 @@ class StackConfig(environment.EnvironmentConfig):
 
 
 @dataclass(frozen=True, slots=True)
-class StackState(RequestsState):
+class StackState(program.RequestsState):
     """One moment of the race.
 
     ``timer[r]`` is request ``r``'s elapsed rebuild ticks while REBUILDING, its remaining sleep
@@ -361,7 +354,7 @@ STEPS: tuple[Step[StackState], ...] = (
          says=(REBUILT, call(REDIS, "SET key value"),
                answer(REDIS, "rejected (its token is no longer valid)"), *RELEASE),
          guard=lambda m, s, r: all_of(m.completes(s, r), negate(m.fill_accepted(s, r))),
-         sends=NOT_ON_A_SERVER,
+         sends=program.NOT_ON_A_SERVER,
          effect=lambda m, s, r: m.release_and_end(s, r)),
     Step(DelLock, at=RELEASING_MINE, when=_with_get_del, command="DEL lock",
          says=(call(REDIS, "DEL lock"), answer(REDIS, "{del_reply}"),
@@ -384,7 +377,7 @@ STEPS: tuple[Step[StackState], ...] = (
 )
 
 
-class StackModel(ProgramModel[StackConfig, StackState]):
+class StackModel(program.ProgramModel[StackConfig, StackState]):
     """The ``stack`` transition system for one configuration, compiled from :data:`STEPS`."""
 
     STEPS = STEPS

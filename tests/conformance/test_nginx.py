@@ -217,7 +217,7 @@ def model_run(params: Mapping[str, Any], arrivals: list[int]) -> ModelRun:
         step = next((a for a in model.candidate_actions() if not isinstance(a, Tick)
                      and not _early(a, state, arrivals, now) and model.enabled(state, a)), None)
         if step is None:
-            if all(pc in policy.DONE for pc in state.pc):
+            if all(pc in model.DONE for pc in state.pc):
                 return ModelRun(state.starts, tuple(state.pc), taken)
             step = Tick()
             assert model.enabled(state, step), "the model is stuck"

@@ -22,7 +22,7 @@ from tests.expectations import Case, case_params
 STACK_2X1 = {"nodes": 2, "per_node": 1, "singleflight": False, "lock": True, "release": "cad"}
 
 
-@pytest.mark.parametrize("case", case_params())
+@pytest.mark.parametrize("case", case_params("smt"))
 def test_solver_verdicts_and_shortest_lengths_agree_with_the_table(case: Case) -> None:
     inst = smt.instance(case.preset, case.params)
     names = [n for n, e in case.expect.items() if e.verdict != "n/a"
