@@ -592,9 +592,11 @@ def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
     program tells them: a hit answered with the value on arrival, a rebuilder that started
     work, every other request a waiter) and the :class:`~engines.fleet_program.ProgramRun`."""
     from herdproof.engines.fleet_program import ProgramRunError, run_program
+    from herdproof.extras import require
     from herdproof.models.errors import HerdproofError
 
     program = program_of(cfg.policy, cfg.release)
+    require("simpy", "programs", f"fleet --policy {cfg.policy}")
     try:
         run = run_program(program, program_overrides(cfg, program, workload), workload,
                           crash=cfg.crash, gap=cfg.gap)

@@ -941,7 +941,10 @@ def _print_check(policy: str, params: dict[str, Any], results: list[Result]) -> 
 
 
 def _title(policy: str, params: dict[str, Any]) -> str:
-    return f"{policy} " + " ".join(f"{k}={show_value(v)}" for k, v in params.items())
+    """The instance as one line: the parameters it records (an arrival window only when set)."""
+    from herdproof.models.program import recorded
+
+    return f"{policy} " + " ".join(f"{k}={show_value(v)}" for k, v in recorded(params).items())
 
 
 def _exit_code(results: list[Result]) -> int:

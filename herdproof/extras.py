@@ -1,6 +1,6 @@
 r"""Optional features and the extra that brings each: ``pip install 'herdproof[plot]'`` and so on.
 
-The core install checks and proves; three features need one more library each. A command that
+The core install checks and proves; four features need one more library each. A command that
 needs a missing one stops before doing any work, with one sentence naming the ``pip install``
 that fixes it (exit code 2 from the CLI).
 
@@ -23,6 +23,7 @@ EXTRAS = {
     "plot": "matplotlib",  # herdproof fleet --plot
     "redis": "redis",  # herdproof replay --redis
     "sweep": "distributed",  # herdproof sweep (dask.distributed)
+    "programs": "simpy",  # herdproof fleet --policy P for a program the fast engine lacks
 }
 
 

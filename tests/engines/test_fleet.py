@@ -469,3 +469,14 @@ def test_a_crash_kills_its_whole_process_in_every_engine() -> None:
 def test_a_program_run_that_cannot_be_expressed_is_refused() -> None:
     with pytest.raises(FleetError, match="the programs model one expiry: ttl must be 0"):
         FleetConfig(policy="swr", ttl=5, requests=4, nodes=1)
+
+
+def test_a_program_run_without_simpy_names_its_extra(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "simpy", None)  # as if it were not installed
+    code, out, err = cli(capsys, "--policy", "memcached-meta", "--nodes", "2", "--requests", "20")
+    assert code == 2 and out == ""
+    assert err == ("herdproof: error: `herdproof fleet --policy memcached-meta` needs simpy, "
+                   "which is not installed: pip install 'herdproof[programs]'\n")
