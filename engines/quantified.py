@@ -544,8 +544,9 @@ class QuantifiedProgram:
 
 def _shown_params(params: Mapping[str, ParamValue]) -> dict[str, str]:
     from herdproof.models.params import show_value
+    from herdproof.models.program import recorded
 
-    return {k: show_value(v) for k, v in params.items()}
+    return {k: show_value(v) for k, v in recorded(params).items()}
 
 
 def compile_program(name: str, overrides: Mapping[str, object] | None = None, *,

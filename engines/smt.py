@@ -99,7 +99,9 @@ class Instance:
         return values
 
     def describe(self) -> str:
-        fixed = " ".join(f"{k}={show_value(v)}" for k, v in self.params.items()
+        from herdproof.models.program import recorded
+
+        fixed = " ".join(f"{k}={show_value(v)}" for k, v in recorded(self.params).items()
                          if k not in self.symbols)
         if not self.symbols:
             return f"{self.policy} {fixed}"
