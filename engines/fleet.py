@@ -592,11 +592,12 @@ def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
     program tells them: a hit answered with the value on arrival, a rebuilder that started
     work, every other request a waiter) and the :class:`~engines.fleet_program.ProgramRun`."""
     from herdproof.engines.fleet_program import ProgramRunError, run_program
-    from herdproof.extras import require
     from herdproof.models.errors import HerdproofError
 
     program = program_of(cfg.policy, cfg.release)
-    require("simpy", "programs", f"fleet --policy {cfg.policy}")
+    if not _installed("simpy"):  # the `programs` extra (herdproof/extras.py says the same)
+        raise FleetError(f"`herdproof fleet --policy {cfg.policy}` needs simpy, which is not "
+                         "installed: pip install 'herdproof[programs]'")
     try:
         run = run_program(program, program_overrides(cfg, program, workload), workload,
                           crash=cfg.crash, gap=cfg.gap)
@@ -617,6 +618,15 @@ def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
         cache_s=run.cache_s, foreign_releases=int(bool(foreign)),
         background_queries=int(run.observed.rebuild_starts) - len(run.rb_req))
     return key_run, run
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # hidden, or a broken entry
+        return False
 
 
 def summarise(runs: Sequence[KeyRun]) -> dict[str, Any]:
