@@ -24,17 +24,9 @@ from collections.abc import Sequence
 import z3
 
 from herdproof.engines import smt
+from herdproof.engines.fleet_report import table
 
 LOCK_2X1 = {"nodes": 2, "per_node": 1, "singleflight": False, "lock": True, "release": "cad"}
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                        enumerate(zip(row, widths, strict=True))) for row in rows]
-    return "\n".join(lines)
 
 
 def bmc_by_depth(sizes: Sequence[tuple[int, int]], depths: Sequence[int]) -> str:
@@ -104,11 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [(1, 2), (2, 1)] if args.quick else [(1, 2), (2, 1), (2, 2), (3, 1)]
     depths = [4, 8] if args.quick else [4, 8, 12]
     print("BMC: cumulative seconds to rule out a violation of ONE up to each depth")
-    print(bmc_by_depth(sizes, depths), end="\n\n", flush=True)
+    print(bmc_by_depth(sizes, depths), flush=True)
     print("Induction (Houdini over the policy's candidate invariants, then 1-induction)")
-    print(induction(), end="\n\n", flush=True)
+    print(induction(), flush=True)
     print("Synthesis of the smallest safe lock expiry")
-    print(synthesis([2, 5] if args.quick else [2, 5, 10]))
+    print(synthesis([2, 5] if args.quick else [2, 5, 10]), end="")
     return 0
 
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 
 from herdproof.engines import stateful
+from herdproof.engines.fleet_report import table
 from herdproof.engines.result import Verdict
 from herdproof.models.registry import build
 
@@ -35,15 +36,6 @@ PRESET = "lock-cad"
 PARAMS = {"nodes": 1, "per_node": 3, "ex": 2, "rebuild": 2, "release": "get-del", "gap": 1}
 PROPERTY = "ONE"
 STEPS = 40  # the ci profile's stateful_step_count (tests/conftest.py)
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in
-                        enumerate(zip(row, widths, strict=True))) for row in rows]
-    return "\n".join(lines)
 
 
 def measure(strategy: str, seeds: Sequence[int], budget: float, depth: int) -> str:
@@ -66,7 +58,7 @@ def measure(strategy: str, seeds: Sequence[int], budget: float, depth: int) -> s
     return (f"{label}: {PRESET} {' '.join(f'{k}={v}' for k, v in PARAMS.items())}, "
             f"property {PROPERTY}, {STEPS} steps per run, budget {budget:g}s per seed\n"
             + table(["seed", "found?", "runs", "seconds", "trace length"], rows)
-            + f"\nfound for {found_in} of {len(rows)} seeds; median {median:.2f}s"
+            + f"found for {found_in} of {len(rows)} seeds; median {median:.2f}s"
             + ("" if found_in == len(rows) else " (a seed that found nothing counts as the "
                "budget)"))
 
