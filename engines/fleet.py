@@ -102,10 +102,7 @@ from herdproof.engines.fleet_core import (
     FALLBACK,
     FOLLOWER,
     HIT,
-    NEVER,
-    REBUILDER,
     RECHECKED,
-    VALUE,
     WAITER,
     Durations,
     Ints,
@@ -588,9 +585,8 @@ def program_overrides(cfg: FleetConfig, program: str, workload: KeyWorkload,
 
 
 def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
-    """One key of ``cfg`` run through its program: the :class:`KeyRun` (roles as far as a
-    program tells them: a hit answered with the value on arrival, a rebuilder that started
-    work, every other request a waiter) and the :class:`~engines.fleet_program.ProgramRun`."""
+    """One key of ``cfg`` run through its program: its :class:`KeyRun` and the whole
+    :class:`~engines.fleet_program.ProgramRun` (with the trace)."""
     from herdproof.engines.fleet_program import ProgramRunError, run_program
     from herdproof.models.errors import HerdproofError
 
@@ -605,19 +601,7 @@ def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
         raise FleetError(str(e)) from None
     except HerdproofError as e:
         raise FleetError(f"the `{program}` program cannot run this fleet: {e}") from None
-    role = np.full(len(workload.arrival), WAITER, np.int8)
-    role[(run.outcome == VALUE) & (run.done == workload.arrival)] = HIT
-    role[run.rb_req] = REBUILDER
-    rejected = ~run.rb_crashed & ~run.rb_filled
-    foreign = run.observed.foreign_release
-    key_run = KeyRun(
-        arrival=workload.arrival, node=workload.node, role=role, outcome=run.outcome,
-        done=run.done, rb_req=run.rb_req, rb_start=run.rb_start, rb_end=run.rb_end,
-        rb_crashed=run.rb_crashed, rb_guard_gone=np.full(len(run.rb_req), NEVER, np.int64),
-        rb_rejected=rejected, writes=workload.writes, cache_t=run.cache_t,
-        cache_s=run.cache_s, foreign_releases=int(bool(foreign)),
-        background_queries=int(run.observed.rebuild_starts) - len(run.rb_req))
-    return key_run, run
+    return run.key, run
 
 
 def _installed(module: str) -> bool:

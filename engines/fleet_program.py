@@ -52,13 +52,14 @@ from herdproof.engines.fleet_core import (
     ERROR,
     FALLBACK,
     FINISH,
+    HIT,
     NEVER,
+    REBUILDER,
     VALUE,
+    WAITER,
     WAKE,
     WRITE,
-    Codes,
-    Flags,
-    Ints,
+    KeyRun,
     KeyWorkload,
 )
 from herdproof.models.clock import Tick
@@ -85,26 +86,15 @@ class ProgramRunError(HerdproofError):
 
 @dataclass(frozen=True)
 class ProgramRun:
-    """One key's run, per fleet request (ids index the arrays) and per work started.
-
-    ``outcome`` is VALUE, FALLBACK or ERROR (0: never answered), ``done`` the tick of the
-    answer (-1: never); ``rb_*`` describe the works (database queries) in start order, with
-    ``rb_end`` the tick the work finished or its process died, ``rb_filled`` whether the cache
-    held the value after the step that ended it. ``cache_t``/``cache_s``: from tick
-    ``cache_t[i]`` on, the cache is filled iff ``cache_s[i]`` (after the tick's finishes and
-    writes). ``trace`` is the run as the model's actions; ``final`` the model's last state and
-    ``observed`` what the properties see of it.
+    """One key's run: ``key`` in the fast engine's shape (:class:`~engines.fleet_core.KeyRun`,
+    which the fleet summarises and the tests compare request by request; roles as far as a
+    program tells them: a hit answered with the value on arrival, a rebuilder that started
+    work, every other request a waiter; a work that ended neither crashed nor leaving the
+    cache filled is a rejected set), ``trace`` the run as the model's actions, ``final`` the
+    model's last state and ``observed`` what the properties see of it.
     """
 
-    outcome: Codes
-    done: Ints
-    rb_req: Ints
-    rb_start: Ints
-    rb_end: Ints
-    rb_crashed: Flags
-    rb_filled: Flags
-    cache_t: Ints
-    cache_s: Flags
+    key: KeyRun
     trace: Trace
     final: Any
     observed: Observation
@@ -237,16 +227,23 @@ class _Run:
         trace = Trace(self.program, self.params, tuple(self.actions), engine="fleet",
                       note="fleet run of the program, one SimPy process per request",
                       extra={"work_durations": {f"r{r}": d for r, d in sorted(self.drawn.items())}})
-        return ProgramRun(
-            outcome=self.outcome, done=self.done,
-            rb_req=np.array([b[0] for b in rb], np.int64),
-            rb_start=np.array([b[1] for b in rb], np.int64),
-            rb_end=np.array([b[2] for b in rb], np.int64),
-            rb_crashed=np.array([b[3] for b in rb], np.bool_),
-            rb_filled=np.array([b[4] for b in rb], np.bool_),
-            cache_t=np.array([t for t, _ in self.cache], np.int64),
+        observed = self.model.observe(self.state)
+        rb_req = np.array([b[0] for b in rb], np.int64)
+        rb_crashed = np.array([b[3] for b in rb], np.bool_)
+        role = np.full(n, WAITER, np.int8)
+        role[(self.outcome == VALUE) & (self.done == w.arrival)] = HIT
+        role[rb_req] = REBUILDER
+        key = KeyRun(
+            arrival=w.arrival, node=w.node, role=role, outcome=self.outcome, done=self.done,
+            rb_req=rb_req, rb_start=np.array([b[1] for b in rb], np.int64),
+            rb_end=np.array([b[2] for b in rb], np.int64), rb_crashed=rb_crashed,
+            rb_guard_gone=np.full(len(rb), NEVER, np.int64),
+            rb_rejected=~rb_crashed & ~np.array([b[4] for b in rb], np.bool_),
+            writes=w.writes, cache_t=np.array([t for t, _ in self.cache], np.int64),
             cache_s=np.array([f for _, f in self.cache], np.bool_),
-            trace=trace, final=self.state, observed=self.model.observe(self.state))
+            foreign_releases=int(bool(observed.foreign_release)),
+            background_queries=int(observed.rebuild_starts) - len(rb))
+        return ProgramRun(key=key, trace=trace, final=self.state, observed=observed)
 
     # -- SimPy's clock: tick + (phase + order / scale) / 8 -----------------------------------
 
