@@ -394,8 +394,9 @@ def _check(solver: Any) -> Any:
         raise KeyboardInterrupt
     if answer == z3.unknown:
         reason = solver.reason_unknown()
-        if "interrupted" in reason:  # z3 takes Ctrl-C itself and answers unknown
-            raise KeyboardInterrupt
+        if "interrupted" in reason or (timeout is None and "canceled" in reason):
+            raise KeyboardInterrupt  # z3 takes Ctrl-C itself; with no timeout set, nothing
+            # else cancels a query
         if "timeout" in reason or "canceled" in reason:
             if bound.query_seconds is None or (
                     bound.deadline is not None

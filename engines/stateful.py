@@ -68,9 +68,13 @@ Examples
 from __future__ import annotations
 
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, settings
@@ -277,9 +281,12 @@ class CountingMachine(RuleBasedStateMachine):
     max_steps_total: ClassVar[int | None] = None
     found: ClassVar[bool] = False  # a run broke a property: let Hypothesis report it
     strategy: ClassVar[str] = ""
+    interrupted: ClassVar[bool] = False  # Ctrl-C was pressed (see :func:`_ctrl_c_noted`)
 
     @classmethod
     def spend(cls) -> None:
+        if cls.interrupted:  # the KeyboardInterrupt may have been dropped: raise it again
+            raise KeyboardInterrupt
         if cls.found:
             return
         if cls.deadline is not None and time.perf_counter() > cls.deadline:
@@ -472,7 +479,10 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
     what = "witness" if prop.kind is Kind.SOMETIMES else "violation"
     how = f"by {machine.strategy} (seed {budget.seed})"
     try:
-        test()
+        with _ctrl_c_noted(machine):
+            test()
+        if machine.interrupted:  # noted during the last run's last step: still Ctrl-C
+            raise KeyboardInterrupt
     except PropertyViolation as found:
         shrunk = minimise(found.trace, model)
         seconds = time.perf_counter() - started
@@ -501,6 +511,37 @@ def _search(model: TransitionSystem[Any, Any], prop: Property, max_examples: int
     seconds = time.perf_counter() - started
     return Result(prop.name, ENGINE, Verdict.UNKNOWN, None, seconds, None,
                   f"no {what} found in {machine.runs} runs of up to {max_steps} steps {how}")
+
+
+@contextmanager
+def _ctrl_c_noted(machine: type[CountingMachine]) -> Iterator[None]:
+    """Ctrl-C inside is noted on ``machine``, whose next step raises ``KeyboardInterrupt``, and
+    is raised at once unless the main thread is inside a ``__del__`` or a garbage-collection
+    callback (Hypothesis installs one): there Python prints the exception as "Exception
+    ignored" with a traceback and drops it, and the search would run on to its budget. Only
+    where Python's own handler is in force, in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        machine.interrupted = True
+        while frame is not None:
+            if frame.f_code.co_name in _DROPPING:
+                return  # raised by the next step instead
+            frame = frame.f_back
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# functions in which Python prints an exception and drops it rather than raise it
+_DROPPING = frozenset({"gc_callback", "__del__"})
 
 
 def _machine_test(machine: type[CountingMachine], config: settings,

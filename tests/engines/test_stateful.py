@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import signal
+import sys
 from typing import Any
 
 import pytest
@@ -109,6 +111,35 @@ def test_step_limit_counts_the_steps_of_all_runs() -> None:
     assert result.verdict is Verdict.UNKNOWN
     assert result.detail.startswith("step limit 100 reached after ")
     assert "(100 steps," in result.detail
+
+
+def test_ctrl_c_where_python_would_drop_it_still_stops_the_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python prints and drops an exception raised in a ``__del__`` or a garbage-collection
+    # callback (Hypothesis installs one): the engine notes the Ctrl-C there, says nothing,
+    # and raises it at the next step.
+    calls = 0
+
+    class Collected:
+        def __del__(self) -> None:
+            signal.raise_signal(signal.SIGINT)
+
+    def successors_then_ctrl_c(model: Any, state: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 50:
+            Collected()  # collected at once: Ctrl-C arrives inside its __del__
+        return successors(model, state)
+
+    dropped: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda drop: dropped.append(drop.exc_value))
+    monkeypatch.setattr(stateful, "successors", successors_then_ctrl_c)
+    result = stateful.check(build("lock-cad", RACE), ["NOFOREIGN"],
+                            max_examples=100_000_000, max_seconds=60)[0]
+    assert result.verdict is Verdict.UNKNOWN and result.interrupted
+    assert result.detail.startswith("interrupted after "), result.detail
+    assert calls == 50  # the next step stopped it
+    assert dropped == []  # nothing printed as "Exception ignored"
 
 
 def test_a_violation_found_within_the_limits_is_still_reported() -> None:
