@@ -8,11 +8,13 @@ SIGINT once it is well inside a search that would go on for far longer.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,17 +163,40 @@ def test_fleet_time_limit_shows_the_simulations_finished(
 # -- Ctrl-C ------------------------------------------------------------------------------------
 
 def interrupt(*argv: str, after: float = 3.0) -> tuple[int, str, str]:
-    """Run the CLI, send SIGINT after ``after`` seconds (well past start-up), and return
-    (exit code, stdout, stderr)."""
+    """Run the CLI, send SIGINT once it has run for ``after`` seconds of CPU time (start-up
+    takes half a second; a wall-clock wait would fall inside it on a loaded machine), and
+    return (exit code, stdout, stderr)."""
     child = subprocess.Popen([sys.executable, "-m", "herdproof", *argv],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(after)
+    give_up = time.monotonic() + 60
+    while cpu_seconds(child.pid) < after and child.poll() is None and \
+            time.monotonic() < give_up:
+        time.sleep(0.05)
     if child.poll() is not None:
         raise AssertionError(f"finished before it could be interrupted: {child.communicate()}")
     child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=60)
+    try:
+        out, err = child.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        raise AssertionError(f"still running 60 s after Ctrl-C:\n{out}\n{err}") from None
     assert "Traceback" not in err, err
     return child.returncode, out, err
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process (Linux ``/proc``); elsewhere, the wall
+    time since the first call for it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        started = _FIRST_SEEN.setdefault(pid, time.monotonic())
+        return time.monotonic() - started
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_FIRST_SEEN: dict[int, float] = {}
 
 
 def test_ctrl_c_during_explicit_check() -> None:
