@@ -591,26 +591,20 @@ def program_run(cfg: FleetConfig, workload: KeyWorkload) -> tuple[KeyRun, Any]:
     from herdproof.models.errors import HerdproofError
 
     program = program_of(cfg.policy, cfg.release)
-    if not _installed("simpy"):  # the `programs` extra (herdproof/extras.py says the same)
-        raise FleetError(f"`herdproof fleet --policy {cfg.policy}` needs simpy, which is not "
-                         "installed: pip install 'herdproof[programs]'")
     try:
         run = run_program(program, program_overrides(cfg, program, workload), workload,
                           crash=cfg.crash, gap=cfg.gap)
+    except ModuleNotFoundError as e:  # run_program's first line imports it
+        if e.name != "simpy":
+            raise
+        # the `programs` extra (herdproof/extras.py says the same)
+        raise FleetError(f"`herdproof fleet --policy {cfg.policy}` needs simpy, which is not "
+                         "installed: pip install 'herdproof[programs]'") from None
     except ProgramRunError as e:
         raise FleetError(str(e)) from None
     except HerdproofError as e:
         raise FleetError(f"the `{program}` program cannot run this fleet: {e}") from None
     return run.key, run
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # hidden, or a broken entry
-        return False
 
 
 def summarise(runs: Sequence[KeyRun]) -> dict[str, Any]:
