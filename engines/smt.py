@@ -394,9 +394,10 @@ def _check(solver: Any) -> Any:
         raise KeyboardInterrupt
     if answer == z3.unknown:
         reason = solver.reason_unknown()
+        # z3 takes Ctrl-C itself and answers unknown; with no timeout set, nothing else
+        # cancels a query
         if "interrupted" in reason or (timeout is None and "canceled" in reason):
-            raise KeyboardInterrupt  # z3 takes Ctrl-C itself; with no timeout set, nothing
-            # else cancels a query
+            raise KeyboardInterrupt
         if "timeout" in reason or "canceled" in reason:
             if bound.query_seconds is None or (
                     bound.deadline is not None
