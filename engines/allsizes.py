@@ -230,7 +230,7 @@ def _run(program: QuantifiedProgram, wanted: Property, proof: AllSizesProof,
     model = program.model
     smt._spend("checking the assumptions")
     check = z3.Solver()
-    check.add(*program.inst.assumptions)
+    check.add(*program.background())
     if smt._check(check) == z3.unsat:
         raise smt.AssumptionError("the assumptions contradict each other or the parameters' "
                                   "ranges: no value satisfies them all")
@@ -240,7 +240,8 @@ def _run(program: QuantifiedProgram, wanted: Property, proof: AllSizesProof,
     policy_candidates: tuple[Candidate, ...] = evaluate(
         f"{program.policy}'s quantified_invariants()", declared) if declared else ()
     candidates = [goal, *domain_candidates(program), *policy_candidates]
-    proof.summaries = {c.name: c.summary for c in candidates}
+    proof.summaries = {c.name: f"(for some request) {c.summary}" if c.over == "some request"
+                       else c.summary for c in candidates}
     houdini = Houdini(program, candidates)
     survivors = houdini.run(proof)
     proof.queries = houdini.queries
@@ -344,7 +345,7 @@ class Houdini:
         program = self.program
         alive = list(self.candidates)
         initial = z3.Solver()
-        initial.add(*program.inst.assumptions)
+        initial.add(*program.background())
         for c in list(alive):
             for i, start in enumerate(program.initials):
                 if not self._valid(initial, self.formula(c, start, -2 - i),
@@ -358,7 +359,7 @@ class Houdini:
             changed = False
             rounds += 1
             solver = z3.Solver()
-            solver.add(*program.inst.assumptions)
+            solver.add(*program.background())
             solver.add(*(self.formula(c, self.pre, -1) for c in alive))
             for n, (a, guard, post) in enumerate(self.steps):
                 solver.push()
@@ -385,7 +386,8 @@ class Houdini:
         program = self.program
         for i, start in enumerate(program.initials):
             solver = z3.Solver()
-            solver.add(*program.inst.assumptions, z3.Not(self.formula(goal, start, -2 - i)))
+            solver.add(*program.background(),
+                       z3.Not(self.formula(goal, start, -2 - i)))
             smt._spend("finding where the property fails")
             if smt._check(solver) == z3.sat:
                 yield decode(program, start, solver.model()), "the initial state"
@@ -393,7 +395,7 @@ class Houdini:
         stores = _store_leaves(self.pre)
         for n, (a, guard, post) in enumerate(self.steps):
             solver = z3.Solver()
-            solver.add(*program.inst.assumptions, guard,
+            solver.add(*program.background(), guard,
                        *(self.formula(c, self.pre, -1) for c in survivors),
                        self.formula(goal, self.pre, -1), z3.Not(self.formula(goal, post, n)))
             if hasattr(a, "r"):

@@ -70,6 +70,10 @@ class World:
         self.node_of = z3.Function("node_of", self.req, self.node) if self.node is not None \
             else None
         self._names = itertools.count()
+        # every fleet has a request (nodes, per_node, requests >= 1); an existential candidate
+        # ("some request is rebuilding") relies on it
+        someone = self.fresh("someone", self.req)
+        self.axioms = (z3.Exists([someone], someone != self.nobody),)
 
     def fresh(self, prefix: str, sort: Any) -> Any:
         """A constant of ``sort`` with a name used nowhere else (bound variables and the
@@ -104,6 +108,11 @@ class World:
         variables = self.requests(count)
         inner = as_bool(body(*(Who(self, v) for v in variables)))
         return z3.ForAll(variables, z3.Implies(self.real(*variables), inner))
+
+    def exists(self, body: Callable[[Any], Any]) -> Any:
+        """``exists r`` (a request, not ``nobody``): ``body(Who(r))``."""
+        r = self.fresh("q", self.req)
+        return z3.Exists([r], z3.And(r != self.nobody, as_bool(body(Who(self, r)))))
 
     def for_all_nodes(self, body: Callable[[Any], Any]) -> Any:
         if self.node is None:
@@ -486,6 +495,10 @@ class QuantifiedProgram:
     initials: tuple[Any, ...]
     sizes: tuple[str, ...]
 
+    def background(self) -> list[Any]:
+        """What every query assumes: the assumptions on the symbols and the world's axioms."""
+        return [*self.inst.assumptions, *self.world.axioms]
+
     def state(self, tag: str) -> Any:
         """A state with a fresh function per per-request field and a fresh term per leaf."""
         return self._fresh(self.template, tag, "")
@@ -713,7 +726,8 @@ def program_labels(program: QuantifiedProgram, states: int = 20_000) -> set[int]
 
 
 def formula(program: QuantifiedProgram, candidate: Candidate, s: Any) -> Any:
-    """The candidate stated on state ``s``, its variables universally quantified."""
+    """The candidate stated on state ``s``, its variables quantified (universally, or for
+    :func:`~models.candidates.some_request` existentially)."""
     world, model = program.world, program.model
     if candidate.over == "request":
         return world.for_all(1, lambda r: candidate.holds(model, s, r))
@@ -721,6 +735,8 @@ def formula(program: QuantifiedProgram, candidate: Candidate, s: Any) -> Any:
         return world.for_all(2, lambda r, q: candidate.holds(model, s, r, q))
     if candidate.over == "node":
         return world.for_all_nodes(lambda n: candidate.holds(model, s, n))
+    if candidate.over == "some request":
+        return world.exists(lambda r: candidate.holds(model, s, r))
     return as_bool(candidate.holds(model, s))
 
 

@@ -20,7 +20,8 @@ function written with :mod:`models.ops` (so it reads the same on a concrete stat
 
 ``holds(m, s, *names)`` gets the model (its configuration as ``m.cfg``), a state and one name
 per quantified variable: a request for :func:`each_request` and :func:`each_pair` (two
-different requests), a node for :func:`each_node`, none for :func:`whole` (a fact about the
+different requests), a node for :func:`each_node`, one request for :func:`some_request` (which
+says some request has the fact, rather than every one), none for :func:`whole` (a fact about the
 shared stores only). Index per-request fields with a request (``s.pc[r]``), per-node ones with a
 node (``s.flights[n]``, ``s.flights[m.cfg.node_of(r)]``), and compare request numbers with
 ``==`` only (``s.lock.owner == r``): a proof for every size knows no request by its number.
@@ -38,8 +39,9 @@ from typing import Any
 
 from herdproof.models.ops import Bool
 
-#: What a candidate quantifies over: nothing, one request, two different requests, one node.
-OVER = ("", "request", "pair", "node")
+#: What a candidate quantifies over: nothing, one request, two different requests, one node,
+#: or some request (an existential: ``exists r: holds``).
+OVER = ("", "request", "pair", "node", "some request")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,15 @@ def each_pair(name: str, summary: str,
 def each_node(name: str, summary: str, holds: Callable[[Any, Any, Any], Bool]) -> Candidate:
     """``for every node n: holds(m, s, n)``."""
     return Candidate(name, summary, "node", holds)
+
+
+def some_request(name: str, summary: str,
+                 holds: Callable[[Any, Any, Any], Bool]) -> Candidate:
+    """``for some request r: holds(m, s, r)``. State a conditional fact as ``implies(cond,
+    fact(r))``: there is always at least one request, so that reads "if cond, some request
+    has fact". Still decidable: a proof assumes it of the state before a step (one new
+    constant) and refutes it of the state after (a universal)."""
+    return Candidate(name, summary, "some request", holds)
 
 
 def whole(name: str, summary: str, holds: Callable[[Any, Any], Bool]) -> Candidate:

@@ -73,7 +73,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from herdproof.models import cache, environment, policy, program
-from herdproof.models.candidates import Candidate, each_pair, each_request, whole
+from herdproof.models.candidates import Candidate, each_pair, each_request, some_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.memcached_item import Item
 from herdproof.models.narration import Say, answer, call, note
@@ -357,7 +357,8 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
 
     def quantified_invariants(self) -> tuple[Candidate, ...]:
         """The candidates above, stated once per request (or pair of requests), for the proof
-        for every number of requests (``herdproof prove --all-sizes``)."""
+        for every number of requests (``herdproof prove --all-sizes``); and, for the DB-query
+        bound, that some request holds the token and rebuilds while nothing is stored yet."""
         cfg = self.cfg
         return (
             each_request("leased-read", "a rebuilder whose token is still valid read the "
@@ -388,6 +389,10 @@ class LeaseModel(program.ProgramModel[LeaseConfig, LeaseState]):
                          lambda m, s, r: implies(s.starts == 0, negate(m.at_work(s, r)))),
             whole("rate-clock", "the window is closed exactly until the last token is "
                   "lease_window ticks old", lambda m, s: m.rate_clock(s)),
+            some_request("rebuild-in-flight", "once a rebuild started and while the cache is "
+                         "empty, some request is rebuilding with a valid token",
+                         lambda m, s, r: implies(all_of(s.starts >= 1, negate(s.filled)),
+                                                 all_of(m.at_work(s, r), s.valid[r]))),
         )
 
     def symmetry(self) -> Symmetry:

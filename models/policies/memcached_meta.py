@@ -73,7 +73,7 @@ from typing import ClassVar
 
 from herdproof.models import environment, ops, policy, program
 from herdproof.models import memcached_item as mi
-from herdproof.models.candidates import Candidate, each_pair, each_request, whole
+from herdproof.models.candidates import Candidate, each_pair, each_request, some_request, whole
 from herdproof.models.core import Action, Invariant
 from herdproof.models.environment import Crash, Pause
 from herdproof.models.errors import InvalidParameter
@@ -589,7 +589,8 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
     def quantified_invariants(self) -> tuple[Candidate, ...]:
         """The candidates above for the proof for every number of requests (``herdproof prove
         --all-sizes``): the CAS and version a winner read and a stub's life, once per request;
-        one rebuilder, once per pair of requests; the item, as a whole."""
+        one rebuilder, once per pair of requests; the item, as a whole; and, for the DB-query
+        bound, some request at work while a rebuild has started and nothing is stored."""
         cfg = self.cfg
         return (
             each_request("cas-read", "a winner whose CAS still matches the item read the "
@@ -616,6 +617,18 @@ class MetaModel(program.ProgramModel[MetaConfig, MetaState]):
                       lambda m, s, r, q: negate(all_of(m.at_work(s, r), m.at_work(s, q)))),
             whole("unstarted", "before the first rebuild starts the key holds no value",
                   lambda m, s: implies(s.starts == 0, negate(s.item.valued))),
+            whole("absent-item", "an absent item holds nothing: no value, no win, no "
+                  "stale mark", lambda m, s: implies(negate(s.item.present), all_of(
+                      negate(s.item.valued), negate(s.item.won), negate(s.item.stale)))),
+            whole("value-life", "a value expires no later than the longest TTL it can be "
+                  "given (never, with value_ttl, start_ttl and stale_ttl all 0)",
+                  lambda m, s: implies(s.item.valued, all_of(
+                      s.item.ttl >= 0,
+                      s.item.ttl <= max(cfg.value_ttl, cfg.start_ttl, cfg.stale_ttl)))),
+            some_request("rebuild-in-flight", "once a rebuild started and while the key holds "
+                         "no value, some request holds the win and is rebuilding",
+                         lambda m, s, r: implies(all_of(s.starts >= 1, negate(s.item.valued)),
+                                                 m.at_work(s, r))),
         )
 
     def symmetry(self) -> Symmetry:
