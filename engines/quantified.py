@@ -238,17 +238,20 @@ class ArrayView:
         return self._derived(lambda q: z3.If(q == at, new, old(q)))
 
     def update_where(self, indices: Any, condition_of: Callable[[Any], Any],
-                     value_of: Callable[[Any], Any]) -> ArrayView:
+                     value_of: Callable[[Any], Any], *, by: Any = None) -> ArrayView:
         if not isinstance(indices, Members) or self.over != "request":
             raise Unsupported("it updates a chosen set of positions that is not a node's "
                               "requests")
+        if by is not None and not (isinstance(by, ArrayView) and by.over == "request"):
+            raise Unsupported(f"it updates where another field says so, but {shown(by)} is "
+                              "not a per-request field")
         node_of, old = self.world.node_of, self.read
         assert node_of is not None
 
         def read(q: Any) -> Any:
             before = old(q)
-            chosen = z3.And(node_of(q) == indices.node,
-                            as_bool(condition_of(self._value(before))))
+            decides = self._value(before) if by is None else by._value(by.read(q))
+            chosen = z3.And(node_of(q) == indices.node, as_bool(condition_of(decides)))
             return z3.If(chosen, self._store(value_of(self._value(before))), before)
 
         # a rewrite is evaluated on every read: check it once now, so a failure names the step

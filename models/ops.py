@@ -168,17 +168,19 @@ def any_where(values: Sequence[T], condition_of: Any) -> Bool:
 
 
 def update_where(values: Sequence[T], indices: Iterable[int], condition_of: Any,
-                 value_of: Any) -> tuple[T, ...]:
+                 value_of: Any, *, by: Sequence[Any] | None = None) -> tuple[T, ...]:
     """A copy of ``values`` where each listed position ``i`` becomes ``value_of(old)`` if
-    ``condition_of(old)`` holds, and keeps ``old`` otherwise (an element-wise ``ite``).
+    ``condition_of(old)`` holds, and keeps ``old`` otherwise (an element-wise ``ite``). With
+    ``by`` (another per-request field), the condition reads ``by[i]`` instead of ``old``: a
+    crash clears the timers of the requests whose label says they were alive.
 
     In the quantified encoding ``values`` is one function over every request and ``indices``
     stands for a set of requests (a node's): every member is updated at once."""
     if not isinstance(values, tuple) and hasattr(values, "update_where"):
-        updated: tuple[T, ...] = values.update_where(indices, condition_of, value_of)
+        updated: tuple[T, ...] = values.update_where(indices, condition_of, value_of, by=by)
         return updated
     items = list(values)
     for i in indices:
         old = items[i]
-        items[i] = ite(condition_of(old), value_of(old), old)
+        items[i] = ite(condition_of(old if by is None else by[i]), value_of(old), old)
     return tuple(items)

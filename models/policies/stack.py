@@ -766,19 +766,22 @@ class StackModel(program.ProgramModel[StackConfig, StackState]):
         with it (its client gets a connection error: an answer, not service), whatever step it
         was at; the node restarts with an empty single-flight map, and requests that arrive
         later are served by the restarted process. The lock's ``EX`` is the safety net."""
-        node_requests = self.cfg.requests_of(self.cfg.node_of(r))
-        pcs, held, seen, token = list(s.pc), list(s.held), list(s.seen), list(s.token)
-        for q in node_requests:
-            alive = all_of(s.pc[q] != IDLE, negate(any_of(*(s.pc[q] == d for d in DONE))))
-            pcs[q] = ite(alive, CRASHED, s.pc[q])
-            held[q], seen[q], token[q] = (ite(alive, False, s.held[q]), ite(alive, 0, s.seen[q]),
-                                          ite(alive, 0, s.token[q]))
-        timers = tuple(ite(pcs[q] == CRASHED, 0, s.timer[q]) if q in node_requests
-                       else s.timer[q] for q in range(self.cfg.requests))
-        flights = singleflight.resolve(s.flights, self.cfg.node_of(r)) \
-            if self.cfg.singleflight else s.flights
-        return evolve(s, pc=tuple(pcs), timer=timers, held=tuple(held), seen=tuple(seen),
-                       token=tuple(token), flights=flights, crashed=s.crashed + 1)
+        node = self.cfg.node_of(r)
+        members = self.cfg.requests_of(node)
+
+        def alive(pc: Int) -> Bool:
+            return all_of(pc != IDLE, negate(any_of(*(pc == d for d in DONE))))
+
+        pcs = ops.update_where(s.pc, members, alive, lambda pc: CRASHED)
+        flights = singleflight.resolve(s.flights, node) if self.cfg.singleflight \
+            else s.flights
+        return evolve(
+            s, pc=pcs, flights=flights, crashed=s.crashed + 1,
+            timer=ops.update_where(s.timer, members, lambda pc: pc == CRASHED, lambda t: 0,
+                                   by=pcs),
+            held=ops.update_where(s.held, members, alive, lambda h: False, by=s.pc),
+            seen=ops.update_where(s.seen, members, alive, lambda v: 0, by=s.pc),
+            token=ops.update_where(s.token, members, alive, lambda t: 0, by=s.pc))
 
     def release(self, s: StackState, r: int) -> StackState:
         """r gives the lock back in one command (DEL or the compare-and-delete script)."""

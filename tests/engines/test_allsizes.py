@@ -92,6 +92,7 @@ def _agrees(solver: Any, claim: Any) -> bool:
     ("stack", {"nodes": 2, "per_node": 2, "ex": 1, "rebuild": 2, "recheck": True}),
     ("lock-del", {"nodes": 1, "per_node": 2, "ex": 1, "rebuild": 1, "pause": 1}),
     ("lease", {"requests": 2, "lease_window": 2, "rebuild": 1}),
+    ("stack", {"nodes": 2, "per_node": 2, "ex": 2, "rebuild": 2, "crash": True}),
 ])
 def test_every_step_agrees_with_the_model_on_reachable_states(name: str, params: dict[str, Any]
                                                                ) -> None:
@@ -219,6 +220,21 @@ def test_the_db_query_bound_needs_the_recheck() -> None:
     assert lost.sizes.violation.size == "nodes=1 per_node=2"
 
 
+def test_a_crash_kills_the_process_for_every_size_too() -> None:
+    # the crash's effect (every live request of the process dies) is one update over the
+    # node's requests, so crash=on proves and refutes like the rest
+    kept = prove_all_sizes("stack", {"crash": True}, symbolic=("ex", "rebuild"),
+                           assume=("ex >= rebuild",), prop="ONE", cross_check=3)
+    assert kept.verdict is Verdict.HOLDS, kept.report()
+    lost = prove_all_sizes("stack-recheck", {"crash": True}, symbolic=("ex", "rebuild"),
+                           assume=("ex >= rebuild",), prop="REBUILDS<=1", cross_check=0)
+    assert lost.verdict is Verdict.VIOLATED  # the crashed rebuild was a query too
+    assert lost.sizes is not None and lost.sizes.violation is not None
+    assert lost.sizes.violation.size == "nodes=1 per_node=2"
+    assert lost.trace is not None and replay(lost.trace).violation == len(lost.trace)
+    assert "Crash(r=0)" in lost.trace.program()
+
+
 @pytest.mark.parametrize(("name", "window"), [("lease", "lease_window"),
                                               ("memcached-meta", "stub_ttl")])
 def test_the_db_query_bound_of_leases_and_stubs_needs_some_request_at_work(
@@ -277,8 +293,8 @@ def test_lease_meta_and_fencing(name: str, params: dict[str, Any], symbolic: tup
 # -- what cannot be read for every size, and the limits ------------------------------------------
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["stack", "-p", "crash=on", "--property", "ONE"],
-     "step Crash(r) (its effect) cannot be read for every size: it loops over every request "
+    (["go-singleflight", "--property", "ONE"],
+     "step Lead(r) (its guard) cannot be read for every size: it loops over every request "
      "one by one"),
     (["stack", "-p", "nodes=2", "--property", "ONE"],
      "--all-sizes proves the property for every nodes, per_node; drop -p nodes=..."),
