@@ -198,12 +198,14 @@ def prove_all_sizes(name: str, overrides: Mapping[str, object] | None, *,
     if wanted.kind is not Kind.ALWAYS:
         raise HerdproofError(f"{wanted.name} is not an ALWAYS property; --all-sizes proves "
                              "ALWAYS properties (e.g. ONE, NOFOREIGN, REBUILDS<=1)")
-    if wanted.monitor is not None:
-        raise Unsupported(f"{wanted.name} is checked with a monitor of every request's wait, "
-                          "which the proof for every size does not encode; check it size by "
-                          "size with `herdproof check`")
     program = compile_program(name, overrides, symbolic=symbolic, assume=assume)
     concrete = program.inst.model
+    if wanted.monitors(concrete):
+        what = "of every request's wait" if "waited" in wanted.requires else \
+            f"that keeps {program.policy}'s lapsed writes"
+        raise Unsupported(f"{wanted.name} is checked with a monitor {what}, which the proof "
+                          "for every size does not encode; check it size by size with "
+                          "`herdproof check`")
     if not wanted.applies_to(concrete.observe(concrete.initial_states()[0])):
         raise HerdproofError(f"property {wanted.name} does not apply to this configuration "
                              f"of {program.policy} ({wanted.needs()})")

@@ -309,10 +309,11 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
     else:
         deadline = time.perf_counter() + max_seconds if max_seconds is not None else None
     # One exploration of the policy's own graph serves every property without a monitor; a
-    # property with one is judged on its own product graph (the policy's with wait clocks).
+    # property with one is judged on its own product graph (the policy's with wait clocks, or
+    # with the lapse flag).
     groups: dict[int, list[int]] = {}
     for i, prop in enumerate(props):
-        groups.setdefault(-1 if prop.monitor is None else i, []).append(i)
+        groups.setdefault(i if prop.monitors(model) else -1, []).append(i)
     results: dict[int, Result] = {}
     stopped = exploration is not None and exploration.interrupted
     for key, members in groups.items():

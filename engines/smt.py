@@ -497,7 +497,7 @@ def bmc(inst: Instance, prop: Property | str, max_depth: int = DEFAULT_BMC_DEPTH
 
 def monitored(inst: Instance, prop: Property) -> Instance:
     """``inst`` with its model inside ``prop``'s monitor, if the property has one."""
-    if prop.monitor is None:
+    if not prop.monitors(inst.model):
         return inst
     return dataclasses.replace(inst, model=prop.prepare(inst.model))
 

@@ -967,7 +967,7 @@ def check(model: TransitionSystem[Any, Any], properties: Iterable[str | Property
                                 "progress properties are not encoded for SPIN; use the "
                                 "explicit engine")
         else:
-            groups.setdefault(-1 if prop.monitor is None else i, []).append(i)
+            groups.setdefault(i if prop.monitors(model) else -1, []).append(i)
     for key, members in groups.items():
         if any(r.interrupted for r in results.values()):  # Ctrl-C: start no further search
             results.update({i: Result(props[i].name, ENGINE, Verdict.UNKNOWN, None, 0.0, None,

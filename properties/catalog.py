@@ -27,6 +27,7 @@ from herdproof.models.errors import UnknownProperty
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, negate
 from herdproof.models.params import clipped
+from herdproof.properties.lapse import lapse_monitor
 from herdproof.properties.progress import prompt
 
 
@@ -75,6 +76,11 @@ class Property:
         """The transition system an engine checks this property on: ``model`` itself, or
         ``model`` wrapped in the property's monitor (``SERVED<=B``'s wait clocks)."""
         return self.monitor(model) if self.monitor is not None else model
+
+    def monitors(self, model: TransitionSystem[Any, Any]) -> bool:
+        """True if this property is checked on a product of ``model`` and its monitor (its
+        own exploration), not on ``model``'s own graph with the other properties."""
+        return self.monitor is not None and self.prepare(model) is not model
 
     def applies_to_model(self, model: TransitionSystem[Any, Any]) -> bool:
         """True if the property can be checked on ``model`` (inside its monitor, if any)."""
@@ -136,7 +142,8 @@ _FIXED: dict[str, Property] = {p.name: p for p in (
              requires=("acting_holders",)),
     Property("NOLAPSED", Kind.ALWAYS,
              "no write is accepted from a request that no longer holds the lock",
-             lambda o: negate(o.lapsed_write), requires=("lapsed_write",)),
+             lambda o: negate(o.lapsed_write), requires=("lapsed_write",),
+             monitor=lapse_monitor),
     Property("SHARED", Kind.ALWAYS,
              "every caller that joined a shared call gets that call's outcome",
              lambda o: negate(o.split_outcome), requires=("split_outcome",)),
@@ -208,6 +215,8 @@ def quantity_named(name: str) -> Quantity:
 def applicable_properties(observation: Observation,
                           names: Iterable[str] = DEFAULT_PROPERTIES) -> tuple[Property, ...]:
     """The named properties that apply to a policy, judged by one of its observations
-    (a monitored property applies when the policy reports who is waiting)."""
+    (``SERVED<=B``, whose monitor keeps the waits, applies when the policy reports who is
+    waiting; NOLAPSED only where the policy keeps the lapses itself: through its monitor it
+    is checked when named, never by default)."""
     return tuple(p for p in map(property_named, names) if p.applies_to(observation)
-                 or (p.monitor is not None and bool(observation.waiting)))
+                 or ("waited" in p.requires and bool(observation.waiting)))

@@ -42,13 +42,13 @@ its requests), so ``--symmetry`` explores the whole product.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from herdproof.models.core import Action, Invariant, TransitionSystem
+from herdproof.models.core import Action, TransitionSystem
 from herdproof.models.observation import Observation
 from herdproof.models.ops import Bool, Int, all_of, any_of, implies, ite, maximum, minimum, negate
+from herdproof.properties.monitor import Monitor
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Timed:
     waited: tuple[Int, ...]
 
 
-class Prompt:
+class Prompt(Monitor):
     """``model`` under prompt scheduling, with a wait clock per request for ``SERVED<=bound``.
 
     It is a :class:`~models.core.TransitionSystem` with the policy's name, parameters and
@@ -67,27 +67,16 @@ class Prompt:
     """
 
     def __init__(self, model: TransitionSystem[Any, Any], bound: int) -> None:
-        self.model = model
+        super().__init__(model)
         self.bound = bound
         self.cap = bound + 1  # one past the bound is all a violation needs to show
-        self.name = model.name
         self._own: tuple[tuple[Action, int], ...] = tuple(
             (a, a.r) for a in model.candidate_actions()
             if not a.by_environment and isinstance(getattr(a, "r", None), int))
 
-    @property
-    def params(self) -> Mapping[str, Any]:
-        return self.model.params
-
     def initial_states(self) -> tuple[Timed, ...]:
         return tuple(Timed(s, tuple(0 for _ in self.model.observe(s).waiting))
                      for s in self.model.initial_states())
-
-    def candidate_actions(self) -> tuple[Action, ...]:
-        return self.model.candidate_actions()
-
-    def action_types(self) -> Mapping[str, type[Action]]:
-        return self.model.action_types()
 
     def enabled(self, s: Timed, a: Action) -> Bool:
         """The policy's guard; a tick also needs every waiting request to be blocked."""
@@ -129,24 +118,6 @@ class Prompt:
 
     def canonical(self, s: Timed) -> Timed:
         return s
-
-    def truncated(self, s: Timed) -> bool:
-        return self.model.truncated(s.inner)
-
-    def invariants(self) -> tuple[Invariant, ...]:
-        """The policy's candidates, read through the monitor."""
-        return tuple(Invariant(c.name, lambda s, c=c: c.holds(s.inner))  # type: ignore[misc]
-                     for c in self.model.invariants())
-
-    def participants(self) -> tuple[str, ...]:
-        """Who the policy talks to, for the renderers."""
-        declared = getattr(self.model, "participants", None)
-        return tuple(declared()) if declared is not None else ()
-
-    def narrate(self, a: Action, before: Timed, after: Timed) -> tuple[Any, ...]:
-        """The policy's narration of ``a``, read through the monitor."""
-        narrate = getattr(self.model, "narrate", None)
-        return tuple(narrate(a, before.inner, after.inner)) if narrate is not None else ()
 
     def _someone_can_move(self, inner: Any) -> Bool:
         """Some waiting request has a step of its own enabled (a tick must wait for it)."""

@@ -65,7 +65,7 @@ from typing import ClassVar
 
 from herdproof.models import cache, environment, ops, program, redis_lock, singleflight
 from herdproof.models.candidates import Candidate, each_node, each_pair, each_request, whole
-from herdproof.models.core import Invariant
+from herdproof.models.core import Action, Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
@@ -739,6 +739,20 @@ class StackModel(program.ProgramModel[StackConfig, StackState]):
             return evolve(s, pc=(*pcs[:r], label, *pcs[r + 1:]),
                           timer=(*timers[:r], 0, *timers[r + 1:]), **changes)
         return self.goto(evolve(s, **changes), r, label)
+
+    def lapse_detector(self) -> Callable[[StackState, Action], Bool] | None:
+        """How NOLAPSED tells a lapsed write (:mod:`properties.lapse` keeps the history in a
+        monitor, so no state count of ``stack`` changes); ``None`` without a lock."""
+        return self.lapsed_write if self.cfg.lock else None
+
+    def lapsed_write(self, s: StackState, a: Action) -> Bool:
+        """``a`` is an accepted cache fill (``Finish``) by a request that no longer holds the
+        lock: it expired under a slow or paused rebuild, and maybe another request holds it
+        now (Kleppmann's overlap). With fencing a lapsed fill is still accepted until a
+        newer token has been."""
+        if not isinstance(a, Finish):
+            return False
+        return s.lock.owner != a.r
 
     def issue_token(self, s: StackState, r: int) -> StackState:
         """With fencing, the lock grant carries the next token (``INCR lock:key:fence``)."""
