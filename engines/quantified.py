@@ -258,6 +258,12 @@ class ArrayView:
         read(z3.Const("probe", self.world.req))
         return self._derived(read)
 
+    def count_where(self, condition_of: Callable[[Any], Any]) -> Count:
+        """How many requests' values satisfy ``condition_of``, as a :class:`Count`."""
+        if self.over != "request":
+            raise Unsupported("it counts the nodes that satisfy a condition")
+        return Count(self.world, lambda r: condition_of(self[r]))
+
     def any_where(self, condition_of: Callable[[Any], Any]) -> Any:
         """Some request's value satisfies ``condition_of``: ``exists r``."""
         if self.over != "request":

@@ -167,6 +167,22 @@ def any_where(values: Sequence[T], condition_of: Any) -> Bool:
     return any_of(*(condition_of(v) for v in values))
 
 
+def count_where(values: Sequence[T], condition_of: Any) -> Int:
+    """How many elements of ``values`` satisfy ``condition_of`` (:func:`count` over them).
+
+    In the quantified encoding ``values`` is one function over every request and this is a
+    count over every request, which compares with a number ("at most one request ...")
+    without a loop.
+
+    >>> count_where((0, 2, 2), lambda v: v == 2)
+    2
+    """
+    if not isinstance(values, tuple) and hasattr(values, "count_where"):
+        counted: Int = values.count_where(condition_of)
+        return counted
+    return count(condition_of(v) for v in values)
+
+
 def update_where(values: Sequence[T], indices: Iterable[int], condition_of: Any,
                  value_of: Any, *, by: Sequence[Any] | None = None) -> tuple[T, ...]:
     """A copy of ``values`` where each listed position ``i`` becomes ``value_of(old)`` if

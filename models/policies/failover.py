@@ -411,7 +411,7 @@ class FailoverModel(ProgramModel[FailoverConfig, FailoverState]):
 
     def observe(self, s: FailoverState) -> Observation:
         base = self.observation(s, s.filled, cached=s.cached, foreign=False)
-        return replace(base, acting_holders=ops.count(pc == WORKING for pc in s.pc),
+        return replace(base, acting_holders=ops.count_where(s.pc, lambda pc: pc == WORKING),
                        lapsed_write=s.lapsed)
 
     def describe(self, s: FailoverState) -> dict[str, str]:

@@ -278,6 +278,8 @@ def test_an_existential_candidate_needs_a_request_to_exist() -> None:
      Verdict.HOLDS),
     ("stack", {"fencing": True, "writers": 1}, (), (), "FRESH", Verdict.HOLDS),
     ("stack", {"writers": 1}, (), (), "FRESH", Verdict.VIOLATED),
+    # asynchronous replication: the acknowledged SET NX is lost in a failover (3 steps)
+    ("failover", {}, (), (), "MUTEX", Verdict.VIOLATED),
 ])
 def test_lease_meta_and_fencing(name: str, params: dict[str, Any], symbolic: tuple[str, ...],
                                 assume: tuple[str, ...], prop: str, verdict: Verdict) -> None:
