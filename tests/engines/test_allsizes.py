@@ -167,10 +167,13 @@ def test_ex_below_rebuild_is_refuted_by_the_smallest_fleet(capsys: pytest.Captur
     assert "smallest violating fleet: 2 requests (nodes=2 per_node=1, ex=1 rebuild=2)" in out
     assert "1x1 1x2 hold, 2x1 violated (nodes x per_node)" in out
     assert "<- ONE violated" in out
-    # which of the two symmetric requests the solver picks is its choice
-    assert re.search(r"counterexample to induction: WinLock\(r=[01]\) at nodes=2 per_node=1",
-                     out), out
-    assert "    reachable (explicit engine at nodes=2 per_node=1)" in out
+    # the counterexample to induction is the solver's choice (which request, how large a
+    # fleet: it differed between machines); what is fixed is that it is a second WinLock and
+    # that the explicit engine reaches it at the size the solver chose
+    found = re.search(r"counterexample to induction: WinLock\(r=\d+\) at (nodes=\d+ "
+                      r"per_node=\d+)", out)
+    assert found is not None, out
+    assert f"    reachable (explicit engine at {found.group(1)})" in out
 
 
 def test_the_violation_trace_replays() -> None:
