@@ -258,6 +258,11 @@ class ArrayView:
         read(z3.Const("probe", self.world.req))
         return self._derived(read)
 
+    def map_values(self, value_of: Callable[[Any], Any]) -> ArrayView:
+        """Every request's value replaced by ``value_of`` of it."""
+        old = self.read
+        return self._derived(lambda q: self._store(value_of(self._value(old(q)))))
+
     def count_where(self, condition_of: Callable[[Any], Any]) -> Count:
         """How many requests' values satisfy ``condition_of``, as a :class:`Count`."""
         if self.over != "request":
@@ -298,17 +303,24 @@ class ArrayView:
 
 
 class Count:
-    """How many requests satisfy ``condition`` (plus a fixed ``offset``), compared with a
-    number by quantifying: ``count <= k`` says no ``k + 1`` different requests all satisfy it."""
+    """How many requests satisfy ``condition`` (plus a fixed ``offset``; a sum of such counts,
+    ``more``, adds their conditions), compared with a number by quantifying: ``count <= k``
+    says no ``k + 1`` different requests all satisfy it; for a sum, no ``n_i`` different
+    requests satisfy the ``i``-th condition, for any split ``n_1 + .. + n_m = k + 1`` (a request
+    may be counted once in each summand whose condition it satisfies)."""
 
-    def __init__(self, world: World, condition: Callable[[Who], Any], offset: int = 0) -> None:
-        self.world, self.condition, self.offset = world, condition, offset
+    def __init__(self, world: World, condition: Callable[[Who], Any], offset: int = 0,
+                 more: tuple[Callable[[Who], Any], ...] = ()) -> None:
+        self.world, self.condition, self.offset, self.more = world, condition, offset, more
 
     def __add__(self, other: object) -> Count:
         if isinstance(other, int) and not isinstance(other, bool):
-            return Count(self.world, self.condition, self.offset + other)
+            return Count(self.world, self.condition, self.offset + other, self.more)
+        if isinstance(other, Count):
+            return Count(self.world, self.condition, self.offset + other.offset,
+                         (*self.more, other.condition, *other.more))
         raise Unsupported(f"it adds {shown(other)} to a count over every request; only a "
-                          "fixed number can be added")
+                          "fixed number or another count can be added")
 
     __radd__ = __add__
 
@@ -321,8 +333,26 @@ class Count:
     def at_most(self, k: int) -> Any:
         if k < 0:
             return z3.BoolVal(False)
-        return self.world.for_all(k + 1, lambda *rs: negate(all_of(
-            *(self.condition(r) for r in rs))))
+        if not self.more:
+            return self.world.for_all(k + 1, lambda *rs: negate(all_of(
+                *(self.condition(r) for r in rs))))
+        conditions = (self.condition, *self.more)
+        return z3.And(*(self._not_at_least(conditions, split)
+                        for split in _splits(k + 1, len(conditions))))
+
+    def _not_at_least(self, conditions: tuple[Callable[[Who], Any], ...],
+                      split: tuple[int, ...]) -> Any:
+        """Not: for each ``i``, ``split[i]`` different requests satisfy ``conditions[i]``."""
+        world = self.world
+        groups = [world.requests(n) for n in split]
+        every = [r for group in groups for r in group]
+        if not every:
+            return z3.BoolVal(True)
+        real = z3.And(*(world.real(*group) for group in groups))
+        body = all_of(*(condition(Who(world, r))
+                        for condition, group in zip(conditions, groups, strict=True)
+                        for r in group))
+        return z3.ForAll(every, z3.Implies(real, negate(body)))
 
     def __le__(self, other: object) -> Any:
         return self.at_most(self._bound(other))
@@ -341,6 +371,16 @@ class Count:
         return z3.And(self.at_most(k), z3.Not(self.at_most(k - 1)))
 
     __hash__ = object.__hash__
+
+
+def _splits(total: int, parts: int) -> Iterator[tuple[int, ...]]:
+    """Every way to write ``total`` as ``parts`` numbers >= 0, in order."""
+    if parts == 1:
+        yield (total,)
+        return
+    for first in range(total + 1):
+        for rest in _splits(total - first, parts - 1):
+            yield (first, *rest)
 
 
 class AllRequests:

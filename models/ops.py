@@ -167,6 +167,22 @@ def any_where(values: Sequence[T], condition_of: Any) -> Bool:
     return any_of(*(condition_of(v) for v in values))
 
 
+def map_values(values: Sequence[T], value_of: Any) -> tuple[T, ...]:
+    """A copy of ``values`` with every element ``v`` replaced by ``value_of(v)`` (a tick's
+    countdowns).
+
+    In the quantified encoding ``values`` is one function over every request and so is the
+    result, without a loop.
+
+    >>> map_values((0, 2, 3), lambda v: v + 1)
+    (1, 3, 4)
+    """
+    if not isinstance(values, tuple) and hasattr(values, "map_values"):
+        mapped: tuple[T, ...] = values.map_values(value_of)
+        return mapped
+    return tuple(value_of(v) for v in values)
+
+
 def count_where(values: Sequence[T], condition_of: Any) -> Int:
     """How many elements of ``values`` satisfy ``condition_of`` (:func:`count` over them).
 

@@ -87,9 +87,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from herdproof.models import environment, ops, policy, program, redis_lock
+from herdproof.models.candidates import Candidate, each_pair, each_request, whole
 from herdproof.models.core import Invariant
 from herdproof.models.errors import InvalidParameter
 from herdproof.models.narration import Say, answer, call, note
@@ -348,10 +349,10 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
         )
 
     def observe(self, s: WatchdogState) -> Observation:
-        hung = ops.count(pc == HUNG for pc in s.pc)
+        hung = ops.count_where(s.pc, lambda pc: pc == HUNG)
         base = self.observation(s, s.written, background=hung, foreign=False)
-        return replace(base, acting_holders=ops.count(any_of(*(pc == label for label in HOLDING))
-                                                  for pc in s.pc),
+        return replace(base, acting_holders=ops.count_where(
+                           s.pc, lambda pc: any_of(*(pc == label for label in HOLDING))),
                        lapsed_write=s.lapsed)
 
     def describe(self, s: WatchdogState) -> dict[str, str]:
@@ -406,6 +407,45 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
             Invariant("one-holder", lambda s: ops.count(holding(s, r) for r in n) <= 1),
         )
 
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per request (one-holder once per pair of
+        requests), for the proof for every number of requests (``herdproof prove
+        --all-sizes``)."""
+        cfg = self.cfg
+
+        def holding(s: WatchdogState, r: Any) -> Bool:
+            return any_of(*(s.pc[r] == label for label in HOLDING))
+
+        return (
+            each_request("renewal-clock", "a watchdog's next renewal is 0..interval ticks "
+                         "away, and only a holder has one",
+                         lambda m, s, r: ite(s.renew_in[r] == NO_WATCHDOG, True, all_of(
+                             cfg.watchdog, s.renew_in[r] >= 0, s.renew_in[r] <= cfg.interval,
+                             holding(s, r)))),
+            each_request("hangs-only-if-asked", "no request hangs unless hang=on",
+                         lambda m, s, r: implies(s.pc[r] == HUNG, cfg.hang)),
+            each_request("watched", "a holder's watchdog runs",
+                         lambda m, s, r: implies(holding(s, r),
+                                                 s.renew_in[r] != NO_WATCHDOG)),
+            each_request("holder-owns", "a watched holder owns the lock, with lease - "
+                         "interval + renew_in ticks of it left",
+                         lambda m, s, r: implies(
+                             all_of(holding(s, r), s.renew_in[r] != NO_WATCHDOG),
+                             all_of(s.lock.owner == r, s.lock.remaining
+                                    == cfg.lease - cfg.interval + s.renew_in[r]))),
+            each_request("lease-covers", "a working holder owns the lock, and its life left "
+                         "plus the work done is at least the lease",
+                         lambda m, s, r: implies(s.pc[r] == WORKING, all_of(
+                             s.lock.owner == r, s.lock.remaining + s.timer[r] >= cfg.lease))),
+            each_request("owner-holds", "the lock's owner is a holder, or crashed holding it",
+                         lambda m, s, r: implies(s.lock.owner == r, any_of(
+                             holding(s, r), s.pc[r] == CRASHED))),
+            whole("no-lapse", "no write has been accepted from a request whose lock lapsed",
+                  lambda m, s: negate(s.lapsed)),
+            each_pair("one-holder", "no two requests hold the lock at once",
+                      lambda m, s, r, q: negate(all_of(holding(s, r), holding(s, q)))),
+        )
+
     def symmetry(self) -> Symmetry:
         """Requests are interchangeable; the lock's owner is a request number (for engines
         that generate a model, such as SPIN, and for :meth:`canonical`)."""
@@ -453,13 +493,14 @@ class WatchdogModel(program.ProgramModel[WatchdogConfig, WatchdogState]):
         """A due renewal is sent before the next tick (the watchdog's timer fires on time)."""
         if not self.cfg.watchdog:
             return False
-        return any_of(*(renew == 0 for renew in s.renew_in))
+        return ops.any_where(s.renew_in, lambda renew: renew == 0)
 
     def tick_stores(self, s: WatchdogState) -> WatchdogState:
         """The lock ages (and may expire), every watchdog's next renewal comes a tick closer,
         and so does the partition."""
         return replace(s, lock=redis_lock.tick(s.lock),
-                       renew_in=tuple(ite(renew > 0, renew - 1, renew) for renew in s.renew_in),
+                       renew_in=ops.map_values(s.renew_in,
+                                               lambda renew: ite(renew > 0, renew - 1, renew)),
                        cut_in=ite(s.cut_in > 0, s.cut_in - 1, 0))
 
     # -- narration and the server's view ---------------------------------------------------

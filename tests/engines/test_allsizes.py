@@ -223,6 +223,55 @@ def test_the_db_query_bound_needs_the_recheck() -> None:
     assert lost.sizes.violation.size == "nodes=1 per_node=2"
 
 
+@pytest.mark.parametrize(("params", "symbolic", "assume", "prop", "verdict", "smallest"), [
+    ({}, (), (), "MUTEX", Verdict.HOLDS, None),
+    ({}, (), (), "NOLAPSED", Verdict.HOLDS, None),
+    ({"crash": True}, (), (), "MUTEX", Verdict.HOLDS, None),
+    ({"watchdog": False}, ("work", "lease"), ("work <= lease",), "MUTEX", Verdict.HOLDS, None),
+    ({"watchdog": False}, (), (), "MUTEX", Verdict.VIOLATED, "requests=2"),  # work 4 > lease 3
+    ({"partition_at": 1}, (), (), "MUTEX", Verdict.VIOLATED, "requests=2"),
+])
+def test_the_watchdog_for_every_number_of_requests(
+        params: dict[str, Any], symbolic: tuple[str, ...], assume: tuple[str, ...], prop: str,
+        verdict: Verdict, smallest: str | None) -> None:
+    # its counts over the requests (hung holders, acting holders) are ops.count_where, the
+    # hung ones added to the rebuilding count (a sum of two counts)
+    proof = prove_all_sizes("watchdog", params, symbolic=symbolic, assume=assume, prop=prop,
+                            cross_check=3)
+    assert proof.verdict is verdict, proof.report()
+    if verdict is Verdict.HOLDS:
+        assert {"holder-owns", "one-holder"} & set(proof.invariants) or \
+            "lease-covers" in proof.invariants
+        assert proof.sizes is not None and proof.sizes.violation is None
+    else:
+        assert proof.sizes is not None and proof.sizes.violation is not None
+        assert proof.sizes.violation.size == smallest
+        assert proof.trace is not None and replay(proof.trace).violation == len(proof.trace)
+
+
+@pytest.mark.parametrize(("k", "both"), [(0, False), (1, False), (1, True), (2, True)])
+def test_a_sum_of_counts_compares_like_the_sum(k: int, both: bool) -> None:
+    # count(a) + count(b) <= k over a world of three requests, against plain arithmetic: a
+    # request satisfying both conditions is counted twice
+    from herdproof.engines.quantified import Count
+
+    world = World(with_nodes=False)
+    req = [z3.Const(f"e{i}", world.req) for i in range(3)]
+    solver = z3.Solver()
+    solver.add(z3.Distinct(world.nobody, *req))
+    x = z3.Const("x", world.req)
+    solver.add(z3.ForAll([x], z3.Or(x == world.nobody, *(x == e for e in req))))
+    a = z3.Function("a", world.req, z3.BoolSort())
+    b = z3.Function("b", world.req, z3.BoolSort())
+    a_holds, b_holds = [True, False, False], [both, True, False]
+    for e, va, vb in zip(req, a_holds, b_holds, strict=True):
+        solver.add(a(e) == va, b(e) == vb)
+    total = sum(a_holds) + sum(b_holds)
+    summed = Count(world, lambda r: a(r.term)) + Count(world, lambda r: b(r.term))
+    solver.add(z3.Not(summed <= k) if total <= k else (summed <= k))
+    assert solver.check() == z3.unsat
+
+
 def test_a_crash_kills_the_process_for_every_size_too() -> None:
     # the crash's effect (every live request of the process dies) is one update over the
     # node's requests, so crash=on proves and refutes like the rest
