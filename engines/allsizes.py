@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -304,6 +305,22 @@ def _cross_check(program: QuantifiedProgram, wanted: Property, proof: AllSizesPr
                         "encoding disagrees with the model")
 
 
+def _requests_only(program: QuantifiedProgram, state: Any, what: str) -> None:
+    """Refuse a step that stores a special value other than nobody (nginx's ``BACKGROUND``)
+    where a request belongs: the state before a step holds a request or nobody there, so the
+    states after such a step would never be stepped from, and a proof would miss them."""
+    for path in program.layout.owners:
+        value = state
+        for name, index in re.findall(r"(\w+)(?:\[(\d+)\])?", path):
+            value = getattr(value, name, None)
+            if index and isinstance(value, tuple):
+                value = value[int(index)]
+        if isinstance(value, int) and not isinstance(value, bool) and value != -1:
+            raise Unsupported(f"{what} cannot be read for every size: it sets {path} to "
+                              f"{value}, a special value other than nobody (-1), which a "
+                              "proof for every size cannot tell from nobody")
+
+
 class Houdini:
     """The largest inductive subset of a list of quantified candidates."""
 
@@ -318,6 +335,7 @@ class Houdini:
             what = f"step {program.action_name(a)}"
             guard = as_bool(evaluate(f"{what} (its guard)", partial(model.enabled, self.pre, a)))
             post = evaluate(f"{what} (its effect)", partial(model.apply, self.pre, a))
+            _requests_only(program, post, f"{what} (its effect)")
             self.steps.append((a, guard, post))
         self._formulas: dict[tuple[str, int], Any] = {}
 

@@ -81,14 +81,18 @@ class World:
         return z3.Const(f"{prefix}!{next(self._names)}", sort)
 
     def as_request(self, value: Any, what: str = "a request") -> Any:
-        """``value`` as a ``Req`` term: a :class:`Who`, a ``Req`` term, or a negative number
-        (nobody). A request's own number cannot be read for every size."""
+        """``value`` as a ``Req`` term: a :class:`Who`, a ``Req`` term, or -1 (nobody). A
+        request's own number cannot be read for every size, nor another special value."""
         if isinstance(value, Who):
             return value.term
         if z3.is_expr(value) and value.sort() == self.req:
             return value
+        if isinstance(value, int) and not isinstance(value, bool) and value == -1:
+            return self.nobody  # the models' "nobody" (NOBODY, NO_OWNER, NO_LEADER)
         if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-            return self.nobody
+            raise Unsupported(f"it uses {value} where {what} is expected: a special value "
+                              "other than nobody (-1), which a proof for every size cannot "
+                              "tell from nobody")
         if isinstance(value, int) and not isinstance(value, bool):
             raise Unsupported(f"it names request {value} by its number, and a proof for every "
                               "size knows no request by number")
@@ -310,17 +314,25 @@ class Count:
     may be counted once in each summand whose condition it satisfies)."""
 
     def __init__(self, world: World, condition: Callable[[Who], Any], offset: int = 0,
-                 more: tuple[Callable[[Who], Any], ...] = ()) -> None:
+                 more: tuple[Callable[[Who], Any], ...] = (), flags: tuple[Any, ...] = ()
+                 ) -> None:
         self.world, self.condition, self.offset, self.more = world, condition, offset, more
+        self.flags = flags  # z3 Booleans, each adding 1 when true (``ite(c, 1, 0)``)
 
     def __add__(self, other: object) -> Count:
         if isinstance(other, int) and not isinstance(other, bool):
-            return Count(self.world, self.condition, self.offset + other, self.more)
+            return Count(self.world, self.condition, self.offset + other, self.more,
+                         self.flags)
         if isinstance(other, Count):
             return Count(self.world, self.condition, self.offset + other.offset,
-                         (*self.more, other.condition, *other.more))
+                         (*self.more, other.condition, *other.more),
+                         (*self.flags, *other.flags))
+        flag = _one_if(other)
+        if flag is not None:
+            return Count(self.world, self.condition, self.offset, self.more,
+                         (*self.flags, flag))
         raise Unsupported(f"it adds {shown(other)} to a count over every request; only a "
-                          "fixed number or another count can be added")
+                          "fixed number, ite(condition, 1, 0) or another count can be added")
 
     __radd__ = __add__
 
@@ -331,6 +343,9 @@ class Count:
                           "a fixed number")
 
     def at_most(self, k: int) -> Any:
+        if self.flags:  # one flag at a time: true, it takes one from the bound
+            rest = Count(self.world, self.condition, self.offset, self.more, self.flags[1:])
+            return z3.If(self.flags[0], rest.at_most(k - 1), rest.at_most(k))
         if k < 0:
             return z3.BoolVal(False)
         if not self.more:
@@ -371,6 +386,17 @@ class Count:
         return z3.And(self.at_most(k), z3.Not(self.at_most(k - 1)))
 
     __hash__ = object.__hash__
+
+
+def _one_if(term: object) -> Any:
+    """``c`` if ``term`` is the z3 term ``If(c, 1, 0)``, else ``None``."""
+    if not (z3.is_expr(term) and z3.is_app_of(term, z3.Z3_OP_ITE)):
+        return None
+    condition, then, otherwise = term.children()  # type: ignore[attr-defined]
+    if z3.is_int_value(then) and z3.is_int_value(otherwise) and \
+            then.as_long() == 1 and otherwise.as_long() == 0:
+        return condition
+    return None
 
 
 def _splits(total: int, parts: int) -> Iterator[tuple[int, ...]]:

@@ -22,7 +22,7 @@ lock, Varnish's waiting list); what is alike is written here once:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 
 from herdproof.models import ops
 from herdproof.models.narration import Say, answer, note
@@ -65,11 +65,11 @@ def answered(proxy: str, origin: str, *, reply: str, then: str) -> tuple[Say, ..
     return (Say(origin, proxy, reply, reply=True), note(then, over=proxy), answer(proxy, "200"))
 
 
-def side_fetches(pcs: Iterable[Int], side: int, background: Bool) -> Int:
+def side_fetches(pcs: Sequence[Int], side: int, background: Bool) -> Int:
     """The origin fetches that run beside the coalesced one, for the observation's
     ``background`` count: requests at the ``side`` label (a fetch nobody waits on), and the
     background fetch when it runs."""
-    return ops.count(pc == side for pc in pcs) + ite(background, 1, 0)
+    return ops.count_where(pcs, lambda pc: pc == side) + ite(background, 1, 0)
 
 
 def fetch_column(elapsed: int, fetch: int, held: bool) -> str:

@@ -272,6 +272,14 @@ def test_a_sum_of_counts_compares_like_the_sum(k: int, both: bool) -> None:
     assert solver.check() == z3.unsat
 
 
+def test_a_count_plus_a_background_flag_reads_for_every_size() -> None:
+    # swr's observation adds its refresher (ite(refresh >= 0, 1, 0)) to the rebuild count
+    proof = prove_all_sizes("swr", {}, prop="ONE", cross_check=0)
+    assert proof.verdict is Verdict.VIOLATED
+    assert proof.sizes is not None and proof.sizes.violation is not None
+    assert proof.sizes.violation.size == "requests=2"
+
+
 def test_a_crash_kills_the_process_for_every_size_too() -> None:
     # the crash's effect (every live request of the process dies) is one update over the
     # node's requests, so crash=on proves and refutes like the rest
@@ -354,7 +362,10 @@ def test_lease_meta_and_fencing(name: str, params: dict[str, Any], symbolic: tup
      "--all-sizes proves the property for every nodes, per_node; drop -p nodes=..."),
     (["stack", "--property", "SERVED"], "SERVED is not an ALWAYS property"),
     (["stack", "--property", "SERVED<=3"], "monitor of every request's wait"),
-    (["swr", "--property", "ONE"], "cannot be read for every size"),
+    (["redlock", "--property", "MUTEX"], "cannot be read for every size"),
+    (["nginx", "-p", "start=stale", "-p", "use_stale_updating=on", "-p",
+      "background_update=on", "--property", "ONE"],
+     "it sets owner to -2, a special value other than nobody (-1)"),
 ])
 def test_what_cannot_be_proved_for_every_size_is_one_sentence(
         capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
