@@ -80,6 +80,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from herdproof.models import environment, policy, program, proxy_cache
+from herdproof.models.candidates import Candidate, each_pair, each_request, some_request, whole
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
@@ -514,6 +515,48 @@ class NginxModel(ProgramModel[NginxConfig, NginxState]):
                     s.pc[w] == WAITING, any_of(s.updating, s.fresh)) for w in n))),
             Invariant("stored-released", lambda s: implies(s.fresh, all_of(
                 negate(s.updating), fetching(s) == 0))),
+        )
+
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per client (or pair of clients), for the proof
+        for every number of clients (``herdproof prove --all-sizes``); "exactly one fetches
+        while the lock is held" becomes "no two fetch" and "while the lock is held and no
+        background update runs, some client fetches and owns it"."""
+        cfg = self.cfg
+        return (
+            each_request("holder-fetches", "a client fetching (cacheably) holds the lock",
+                         lambda m, s, r: implies(s.pc[r] == FETCHING,
+                                                 all_of(s.updating, s.owner == r))),
+            each_request("lock-age-left", "the holder took the lock timer ticks ago",
+                         lambda m, s, r: implies(s.pc[r] == FETCHING,
+                                                 s.lock_left + s.timer[r] == cfg.lock_age)),
+            each_pair("one-fetcher", "no two clients fetch at once",
+                      lambda m, s, r, q: negate(all_of(s.pc[r] == FETCHING,
+                                                       s.pc[q] == FETCHING))),
+            whole("no-background", "no background subrequest runs without "
+                  "proxy_cache_background_update",
+                  lambda m, s: implies(negate(cfg.background), s.update < 0)),
+            some_request("lock-has-fetcher", "while the lock is held and no background update "
+                         "runs, some client fetches and owns it",
+                         lambda m, s, r: implies(all_of(s.updating, s.update < 0), all_of(
+                             s.pc[r] == FETCHING, s.owner == r))),
+            whole("fetches-so-far", "one fetch was started once the lock was taken or the "
+                  "element stored, none before",
+                  lambda m, s: s.starts == ite(any_of(s.updating, s.fresh), 1, 0)),
+            each_request("nothing-uncached", "no lock-timeout fetch runs",
+                         lambda m, s, r: s.pc[r] != FETCHING_UNCACHED),
+            each_pair("waiters-outlast", "a waiter parked after the holder took the lock",
+                      lambda m, s, w, h: implies(all_of(s.pc[w] == WAITING,
+                                                        s.pc[h] == FETCHING),
+                                                 s.timer[w] + s.timer[h] >= cfg.lock_timeout)),
+            each_request("waiters-behind-lock", "waiters exist only while the lock is held or "
+                         "after the store",
+                         lambda m, s, r: implies(s.pc[r] == WAITING,
+                                                 any_of(s.updating, s.fresh))),
+            whole("stored-released", "once the element is stored, nobody holds the lock",
+                  lambda m, s: implies(s.fresh, negate(s.updating))),
+            each_request("stored-no-fetch", "once the element is stored, nobody fetches",
+                         lambda m, s, r: implies(s.fresh, s.pc[r] != FETCHING)),
         )
 
     def symmetry(self) -> Symmetry:

@@ -272,6 +272,27 @@ def test_a_sum_of_counts_compares_like_the_sum(k: int, both: bool) -> None:
     assert solver.check() == z3.unsat
 
 
+@pytest.mark.parametrize(("params", "assume", "verdict", "smallest"), [
+    ({}, ("lock_timeout > fetch", "lock_age > fetch"), Verdict.HOLDS, None),
+    ({}, ("lock_timeout > fetch", "lock_age >= fetch"), Verdict.VIOLATED, "requests=2"),
+    ({}, ("lock_timeout <= fetch",), Verdict.VIOLATED, "requests=2"),
+    ({"start": "stale", "use_stale_updating": True}, (), Verdict.HOLDS, None),
+])
+def test_nginx_cache_lock_keeps_one_origin_fetch_for_every_number_of_clients(
+        params: dict[str, Any], assume: tuple[str, ...], verdict: Verdict,
+        smallest: str | None) -> None:
+    symbolic = ("fetch", "lock_timeout", "lock_age") if assume else ()
+    proof = prove_all_sizes("nginx", params, symbolic=symbolic, assume=assume, prop="ONE",
+                            cross_check=3)
+    assert proof.verdict is verdict, proof.report()
+    if verdict is Verdict.HOLDS:
+        assert {"one-fetcher", "lock-has-fetcher"} <= set(proof.invariants)
+    else:
+        assert proof.sizes is not None and proof.sizes.violation is not None
+        assert proof.sizes.violation.size == smallest
+        assert proof.trace is not None and replay(proof.trace).violation == len(proof.trace)
+
+
 def test_a_count_plus_a_background_flag_reads_for_every_size() -> None:
     # swr's observation adds its refresher (ite(refresh >= 0, 1, 0)) to the rebuild count
     proof = prove_all_sizes("swr", {}, prop="ONE", cross_check=0)
