@@ -68,6 +68,7 @@ from enum import IntEnum
 from typing import ClassVar
 
 from herdproof.models import environment, policy, program, proxy_cache
+from herdproof.models.candidates import Candidate, each_pair, each_request, some_request, whole
 from herdproof.models.core import Action, Invariant
 from herdproof.models.narration import Say, answer, call, note
 from herdproof.models.observation import Observation
@@ -385,6 +386,36 @@ class VarnishModel(ProgramModel[VarnishConfig, VarnishState]):
             Invariant("fetches-so-far", lambda s: s.starts == ite(any_of(s.busy, s.fresh),
                                                                    1, 0)),
             Invariant("stored-idle", lambda s: implies(s.fresh, negate(s.busy))),
+        )
+
+    def quantified_invariants(self) -> tuple[Candidate, ...]:
+        """The candidates above, stated once per client (or pair of clients), for the proof
+        for every number of clients (``herdproof prove --all-sizes``): "exactly one coalescing
+        fetch while a busy object exists" becomes "no two fetch, none beside the background
+        fetch, none without a busy object" and "while a busy object exists and no background
+        fetch runs, some client fetches"."""
+        return (
+            each_request("fetch-is-busy", "a client fetching has the busy object",
+                         lambda m, s, r: implies(s.pc[r] == FETCHING, s.busy)),
+            each_pair("one-fetcher", "no two clients fetch at once",
+                      lambda m, s, r, q: negate(all_of(s.pc[r] == FETCHING,
+                                                       s.pc[q] == FETCHING))),
+            each_request("not-beside-refresh", "no client fetches beside the background fetch",
+                         lambda m, s, r: implies(s.refresh >= 0, s.pc[r] != FETCHING)),
+            whole("refresh-is-busy", "the background fetch has the busy object",
+                  lambda m, s: implies(s.refresh >= 0, s.busy)),
+            some_request("busy-has-fetcher", "while a busy object exists and no background "
+                         "fetch runs, some client fetches",
+                         lambda m, s, r: implies(all_of(s.busy, s.refresh < 0),
+                                                 s.pc[r] == FETCHING)),
+            whole("no-marker", "no hit-for-miss / hit-for-pass object is cached",
+                  lambda m, s: negate(s.marker)),
+            each_request("no-pass", "nobody passes", lambda m, s, r: s.pc[r] != PASSING),
+            whole("fetches-so-far", "one fetch was started once a busy object appeared or the "
+                  "object was stored, none before",
+                  lambda m, s: s.starts == ite(any_of(s.busy, s.fresh), 1, 0)),
+            whole("stored-idle", "once the object is stored, no fetch runs",
+                  lambda m, s: implies(s.fresh, negate(s.busy))),
         )
 
     def symmetry(self) -> Symmetry:

@@ -293,6 +293,26 @@ def test_nginx_cache_lock_keeps_one_origin_fetch_for_every_number_of_clients(
         assert proof.trace is not None and replay(proof.trace).violation == len(proof.trace)
 
 
+@pytest.mark.parametrize(("params", "symbolic", "prop", "verdict", "smallest"), [
+    ({}, (), "ONE", Verdict.HOLDS, None),
+    ({}, (), "REBUILDS<=1", Verdict.HOLDS, None),
+    ({"start": "stale"}, ("grace", "fetch"), "ONE", Verdict.HOLDS, None),
+    ({"cacheable": False, "hfp": "off"}, (), "ONE", Verdict.HOLDS, None),  # serialised
+    ({"cacheable": False, "hfp": "miss"}, (), "ONE", Verdict.VIOLATED, "requests=3"),
+])
+def test_varnish_coalescing_for_every_number_of_clients(
+        params: dict[str, Any], symbolic: tuple[str, ...], prop: str, verdict: Verdict,
+        smallest: str | None) -> None:
+    proof = prove_all_sizes("varnish", params, symbolic=symbolic, prop=prop, cross_check=3)
+    assert proof.verdict is verdict, proof.report()
+    if verdict is Verdict.HOLDS:
+        assert "one-fetcher" in proof.invariants
+    else:
+        assert proof.sizes is not None and proof.sizes.violation is not None
+        assert proof.sizes.violation.size == smallest
+        assert proof.trace is not None and replay(proof.trace).violation == len(proof.trace)
+
+
 def test_a_count_plus_a_background_flag_reads_for_every_size() -> None:
     # swr's observation adds its refresher (ite(refresh >= 0, 1, 0)) to the rebuild count
     proof = prove_all_sizes("swr", {}, prop="ONE", cross_check=0)
