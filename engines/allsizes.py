@@ -33,7 +33,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ from herdproof.engines.result import Verdict
 from herdproof.models.candidates import Candidate, whole
 from herdproof.models.core import Action
 from herdproof.models.errors import HerdproofError
+from herdproof.models.symmetry import get_path
 from herdproof.properties import Kind, Property, property_named
 from herdproof.traces.trace import Trace
 
@@ -310,11 +310,7 @@ def _requests_only(program: QuantifiedProgram, state: Any, what: str) -> None:
     where a request belongs: the state before a step holds a request or nobody there, so the
     states after such a step would never be stepped from, and a proof would miss them."""
     for path in program.layout.owners:
-        value = state
-        for name, index in re.findall(r"(\w+)(?:\[(\d+)\])?", path):
-            value = getattr(value, name, None)
-            if index and isinstance(value, tuple):
-                value = value[int(index)]
+        value = get_path(state, path)
         if isinstance(value, int) and not isinstance(value, bool) and value != -1:
             raise Unsupported(f"{what} cannot be read for every size: it sets {path} to "
                               f"{value}, a special value other than nobody (-1), which a "
