@@ -58,31 +58,33 @@ def test_the_concrete_fast_paths_and_the_z3_path_give_the_same_successors(case: 
             assert _from_z3(model.apply(constants, action)) == after, (state, action)
 
 
-def _as_z3(value: Any) -> Any:
-    """``value`` (a state, a store, a tuple, a number) with every bool and int a z3 constant."""
-    if isinstance(value, bool):
-        return z3.BoolVal(value)
-    if isinstance(value, int):
-        return z3.IntVal(int(value))
+def _map_leaves(value: Any, leaf: Any) -> Any:
+    """``value`` (a state, a store, a tuple) with ``leaf`` applied to every other value in it."""
     if isinstance(value, tuple):
-        return tuple(_as_z3(v) for v in value)
+        return tuple(_map_leaves(v, leaf) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: _as_z3(getattr(value, f.name))
+        return dataclasses.replace(value, **{f.name: _map_leaves(getattr(value, f.name), leaf)
                                              for f in dataclasses.fields(value) if f.init})
-    return value
+    return leaf(value)
+
+
+def _as_z3(value: Any) -> Any:
+    """``value`` with every bool and int a z3 constant."""
+    def constant(v: Any) -> Any:
+        if isinstance(v, bool):
+            return z3.BoolVal(v)
+        return z3.IntVal(int(v)) if isinstance(v, int) else v
+    return _map_leaves(value, constant)
 
 
 def _from_z3(value: Any) -> Any:
     """``value`` with every z3 term simplified to the bool or int it denotes."""
-    if isinstance(value, z3.ExprRef):
-        simple = z3.simplify(value)
+    def concrete(v: Any) -> Any:
+        if not isinstance(v, z3.ExprRef):
+            return v
+        simple = z3.simplify(v)
         return z3.is_true(simple) if z3.is_bool(simple) else simple.as_long()
-    if isinstance(value, tuple):
-        return tuple(_from_z3(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.replace(value, **{f.name: _from_z3(getattr(value, f.name))
-                                             for f in dataclasses.fields(value) if f.init})
-    return value
+    return _map_leaves(value, concrete)
 
 
 def test_the_table_is_broad_enough() -> None:
