@@ -34,8 +34,6 @@ import ast
 import contextvars
 import dataclasses
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +42,7 @@ from typing import Any
 
 import z3
 
+from herdproof.engines.interrupt import sigint_handled_by
 from herdproof.engines.result import Result, Verdict
 from herdproof.models.core import Action, Invariant, ModelError, TransitionSystem
 from herdproof.models.errors import HerdproofError, InvalidParameter, UnknownParameter
@@ -345,25 +344,20 @@ def _ctrl_c_at_safe_points(pending: list[bool]) -> Iterator[None]:
     """Ctrl-C inside is noted and raised as ``KeyboardInterrupt`` at the next :func:`_spend` or
     solver query, never in the middle of building a z3 term (a half-built one complains from
     its ``__del__`` with a traceback on stderr). A second Ctrl-C raises at once. Only where
-    Python's own handler is in force, in the main thread."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield  # not ours to change (or already deferred by an outer limits())
-        return
-
+    Python's own handler is in force, in the main thread (an outer ``limits()`` already
+    defers it)."""
     def note(signum: int, frame: Any) -> None:
         if pending:
             raise KeyboardInterrupt
         pending.append(True)
 
-    signal.signal(signal.SIGINT, note)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if pending:
-            pending.clear()
-            raise KeyboardInterrupt
+    with sigint_handled_by(note) as installed:
+        try:
+            yield
+        finally:
+            if installed and pending:
+                pending.clear()
+                raise KeyboardInterrupt
 
 
 def _spend(reached: str) -> None:

@@ -68,8 +68,6 @@ Examples
 from __future__ import annotations
 
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -89,6 +87,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from herdproof.engines.interrupt import sigint_handled_by
 from herdproof.engines.result import Result, Verdict
 from herdproof.models.core import (
     Action,
@@ -520,11 +519,6 @@ def _ctrl_c_noted(machine: type[CountingMachine]) -> Iterator[None]:
     callback (Hypothesis installs one): there Python prints the exception as "Exception
     ignored" with a traceback and drops it, and the search would run on to its budget. Only
     where Python's own handler is in force, in the main thread."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
-        return
-
     def note(signum: int, frame: FrameType | None) -> None:
         machine.interrupted = True
         while frame is not None:
@@ -533,11 +527,8 @@ def _ctrl_c_noted(machine: type[CountingMachine]) -> Iterator[None]:
             frame = frame.f_back
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, note)
-    try:
+    with sigint_handled_by(note):
         yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # functions in which Python prints an exception and drops it rather than raise it
